@@ -1,0 +1,78 @@
+// Package activities is the only seam between certflow's durable workflows
+// and the provider clients: it adapts client calls to Temporal (error
+// mapping, idempotency, heartbeats). Workflows never do I/O; provider
+// clients never import Temporal.
+package activities
+
+import (
+	"errors"
+	"net/http"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/certflow/certflow/internal/provider"
+)
+
+// Stable error types carried by the non-retryable ApplicationErrors that
+// activities return. Workflows and callers match on these names; never
+// rename one.
+const (
+	ErrTypeBadRequest      = "ProviderBadRequest"     // 400, 415, 422: the request itself is wrong
+	ErrTypeUnauthorized    = "ProviderUnauthorized"   // 401: credentials missing or rejected
+	ErrTypeForbidden       = "ProviderForbidden"      // 403: credentials lack a permission
+	ErrTypeNotFound        = "ProviderNotFound"       // 404
+	ErrTypeConflict        = "ProviderConflict"       // 409
+	ErrTypeWrongState      = "ProviderWrongState"     // 412: not allowed in the resource's current state
+	ErrTypeRateLimited     = "ProviderRateLimited"    // 429 (retryable)
+	ErrTypeUnavailable     = "ProviderUnavailable"    // 5xx (retryable)
+	ErrTypeNotFinal        = "ProviderNotFinal"       // polling: not in a final state yet (retryable)
+	ErrTypeScratchcardUsed = "ScratchcardUnavailable" // the reserved card was taken by another request
+)
+
+// nonRetryable maps the HTTP statuses that no retry can fix to their types.
+var nonRetryable = map[int]string{
+	http.StatusBadRequest:           ErrTypeBadRequest,
+	http.StatusUnauthorized:         ErrTypeUnauthorized,
+	http.StatusForbidden:            ErrTypeForbidden,
+	http.StatusNotFound:             ErrTypeNotFound,
+	http.StatusConflict:             ErrTypeConflict,
+	http.StatusPreconditionFailed:   ErrTypeWrongState,
+	http.StatusUnsupportedMediaType: ErrTypeBadRequest,
+	http.StatusUnprocessableEntity:  ErrTypeBadRequest,
+}
+
+// mapError turns a provider client error into the error Temporal should see.
+// It is the one place that decides what is retried:
+//   - 400/401/403/404/409/412/415/422: non-retryable, with a stable type;
+//   - 429: retryable, after the provider's Retry-After when it gave one;
+//   - 5xx and any other status: retryable with the activity's backoff;
+//   - transport errors (timeouts, refused connections): returned as they
+//     are, which Temporal retries with backoff.
+func mapError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var pe *provider.Error
+	if !errors.As(err, &pe) {
+		return err
+	}
+	if typ, ok := nonRetryable[pe.StatusCode]; ok {
+		return temporal.NewNonRetryableApplicationError(err.Error(), typ, nil)
+	}
+	if pe.StatusCode == http.StatusTooManyRequests {
+		return temporal.NewApplicationErrorWithOptions(err.Error(), ErrTypeRateLimited,
+			temporal.ApplicationErrorOptions{NextRetryDelay: pe.RetryAfter})
+	}
+	return temporal.NewApplicationError(err.Error(), ErrTypeUnavailable)
+}
+
+// alreadyFinal reports whether a cancel call's error means the resource is
+// already gone (404), already final (409) or in a state that forbids it
+// (412): the compensation has nothing left to do but read and report.
+func alreadyFinal(err error) bool {
+	switch provider.StatusOf(err) {
+	case http.StatusNotFound, http.StatusConflict, http.StatusPreconditionFailed:
+		return true
+	}
+	return false
+}

@@ -1,0 +1,80 @@
+// Package config reads certflow's settings from the environment. The
+// Temporal connection is not here: it comes from the SDK's own TEMPORAL_*
+// variables (go.temporal.io/sdk/contrib/envconfig), so the worker, the
+// starter, the temporal CLI and the Web UI share one set of settings.
+package config
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+)
+
+// Log holds the logging settings shared by every certflow process.
+type Log struct {
+	Level  string `envconfig:"LOG_LEVEL" default:"info"`
+	Format string `envconfig:"LOG_FORMAT" default:"json"`
+}
+
+// Worker is the worker process's configuration.
+type Worker struct {
+	Log
+	// TaskQueue is the queue the worker polls and the starter starts on.
+	TaskQueue string `envconfig:"CERTFLOW_TASK_QUEUE" default:"certflow"`
+	// HTTPAddr serves webhooks and health checks.
+	HTTPAddr string `envconfig:"CERTFLOW_HTTP_ADDR" default:":8080"`
+	// WebUIURL is the Temporal Web UI, used to print links to workflows.
+	WebUIURL string `envconfig:"CERTFLOW_WEB_UI_URL" default:"http://localhost:8233"`
+	// ShutdownTimeout bounds how long running activities may take to finish
+	// after SIGTERM.
+	ShutdownTimeout time.Duration `envconfig:"CERTFLOW_SHUTDOWN_TIMEOUT" default:"30s"`
+	Uanataca        Uanataca
+}
+
+// Uanataca configures the Uanataca RA client and the issuance activities.
+type Uanataca struct {
+	BaseURL  string        `envconfig:"UANATACA_BASE_URL" default:"https://api.sandbox.uanataca.com/api/v1/"`
+	CertFile string        `envconfig:"UANATACA_CERT_FILE"`
+	KeyFile  string        `envconfig:"UANATACA_KEY_FILE"`
+	CAFile   string        `envconfig:"UANATACA_CA_FILE"`
+	Timeout  time.Duration `envconfig:"UANATACA_TIMEOUT" default:"30s"`
+	// WebhookURL, when set, is sent as each request's webhook_url. Leave it
+	// empty in production, where Uanataca configures one URL per RA.
+	WebhookURL string `envconfig:"UANATACA_WEBHOOK_URL"`
+	// RAO credentials for pl_approve. Without them certflow uploads the
+	// documents and leaves approval to an operator in the RA's own tools.
+	RAOUsername string `envconfig:"UANATACA_RAO_USERNAME"`
+	RAOPassword string `envconfig:"UANATACA_RAO_PASSWORD"`
+	RAOPIN      string `envconfig:"UANATACA_RAO_PIN"`
+	RAOID       int    `envconfig:"UANATACA_RAO_ID"`
+}
+
+// ApprovalConfigured reports whether certflow may approve requests itself.
+func (u Uanataca) ApprovalConfigured() bool {
+	return u.RAOUsername != "" && u.RAOPassword != "" && u.RAOPIN != "" && u.RAOID != 0
+}
+
+// LoadWorker reads the worker's configuration from the environment.
+func LoadWorker() (Worker, error) {
+	var w Worker
+	if err := envconfig.Process("", &w); err != nil {
+		return w, fmt.Errorf("reading configuration from the environment: %w", err)
+	}
+	if (w.Uanataca.CertFile == "") != (w.Uanataca.KeyFile == "") {
+		return w, fmt.Errorf("set both UANATACA_CERT_FILE and UANATACA_KEY_FILE for mutual TLS, or neither")
+	}
+	if w.Uanataca.RAOUsername != "" && !w.Uanataca.ApprovalConfigured() {
+		return w, fmt.Errorf("UANATACA_RAO_USERNAME is set: also set UANATACA_RAO_PASSWORD, UANATACA_RAO_PIN and UANATACA_RAO_ID, or unset it to leave approval to an operator")
+	}
+	return w, nil
+}
+
+// LoadLog reads only the logging settings (for the starter CLI).
+func LoadLog() (Log, error) {
+	var l Log
+	if err := envconfig.Process("", &l); err != nil {
+		return l, fmt.Errorf("reading configuration from the environment: %w", err)
+	}
+	return l, nil
+}

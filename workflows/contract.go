@@ -1,0 +1,124 @@
+// Package workflows holds certflow's durable logic: one file per provider
+// lifecycle, plus the wait and status helpers they share. Nothing here does
+// I/O; every side effect is an activity (package activities).
+package workflows
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+)
+
+// Names other services rely on. They are part of certflow's external
+// contract (README, "Workflows"): never rename one.
+const (
+	// DefaultTaskQueue is the task queue the worker polls unless
+	// CERTFLOW_TASK_QUEUE says otherwise.
+	DefaultTaskQueue = "certflow"
+	// SignalWebhook carries a provider webhook, normalised, to the workflow
+	// it concerns. A webhook is a hint: the workflow re-reads the provider.
+	SignalWebhook = "webhook"
+	// QueryStatus answers a Status on every workflow type.
+	QueryStatus = "status"
+)
+
+// Provider names, as stored in the CertflowProvider search attribute.
+const (
+	ProviderUanataca = "uanataca"
+)
+
+// Search attributes every workflow keeps current, so operators and the
+// webhook ingress can find workflows by provider reference and stage. None
+// ever holds personal data. They must be registered on the namespace
+// (SearchAttributes lists them; `make dev` does it for the dev server).
+var (
+	SearchProvider    = temporal.NewSearchAttributeKeyKeyword("CertflowProvider")
+	SearchProviderRef = temporal.NewSearchAttributeKeyKeyword("CertflowProviderRef")
+	SearchStage       = temporal.NewSearchAttributeKeyKeyword("CertflowStage")
+)
+
+// SearchAttributes lists the custom search attributes and their types, in
+// the `name=Type` form the temporal CLI takes.
+var SearchAttributes = []string{
+	SearchProvider.GetName() + "=Keyword",
+	SearchProviderRef.GetName() + "=Keyword",
+	SearchStage.GetName() + "=Keyword",
+}
+
+// Stages of a lifecycle, as reported by the status query and the
+// CertflowStage search attribute.
+const (
+	StageValidating           = "validating"
+	StageReservingScratchard  = "reserving_scratchcard"
+	StageCreating             = "creating"
+	StageSubmittingDocuments  = "submitting_documents"
+	StageAwaiting             = "awaiting_outcome"
+	StageCancellingAtProvider = "cancelling_at_provider"
+	StageCompleted            = "completed"
+	StageFailed               = "failed"
+	StageCancelled            = "cancelled"
+	StageExpired              = "expired"
+)
+
+// Error types of the failures certflow workflows end with; callers match on
+// them. Activity error types are in package activities.
+const (
+	ErrTypeInvalidInput       = "InvalidInput"
+	ErrTypeDeadlineExceeded   = "DeadlineExceeded"
+	ErrTypeRequestCancelled   = "RequestCancelledAtProvider"
+	ErrTypeIdentificationFail = "VideoIdentificationFailed"
+)
+
+// Duration is a time span in workflow inputs. It reads and writes as a
+// string in Go's syntax ("90m", "36h") or as whole days ("30d"), so services
+// in any language can write it; a bare number is read as seconds.
+type Duration time.Duration
+
+// MarshalJSON writes the duration in Go's syntax.
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Duration(d).String())
+}
+
+// UnmarshalJSON accepts "36h", "30d" or a number of seconds.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		var secs float64
+		if err := json.Unmarshal(b, &secs); err != nil {
+			return fmt.Errorf("duration must be a string like \"36h\" or \"30d\", or a number of seconds: got %s", b)
+		}
+		*d = Duration(secs * float64(time.Second))
+		return nil
+	}
+	v, err := ParseDuration(s)
+	*d = Duration(v)
+	return err
+}
+
+// ParseDuration reads Go's duration syntax, or whole days as "30d".
+func ParseDuration(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("duration %q: want whole days like \"30d\" or Go syntax like \"36h\"", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("duration %q: want Go syntax like \"36h\" or whole days like \"30d\"", s)
+	}
+	return v, nil
+}
+
+// or returns d, or def when d is zero.
+func (d Duration) or(def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return time.Duration(d)
+}

@@ -1,0 +1,275 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/internal/provider/uanataca"
+)
+
+// UanatacaIssuanceName is the workflow type name of a Uanataca certificate
+// issuance.
+const UanatacaIssuanceName = "UanatacaIssuance"
+
+// Defaults and bounds of a Uanataca issuance.
+const (
+	uanatacaDefaultTimeout = 30 * 24 * time.Hour
+	uanatacaDefaultPoll    = time.Hour
+	uanatacaMinPoll        = time.Second
+	uanatacaMaxTimeout     = 366 * 24 * time.Hour
+	// uanatacaMaxDocuments bounds the documents' total size: they travel
+	// in workflow history, whose payloads Temporal limits to 2 MB.
+	uanatacaMaxDocuments = 1536 << 10
+	// uanatacaCardAttempts bounds how often a card taken by a concurrent
+	// request is replaced by a fresh one before the issuance fails.
+	uanatacaCardAttempts = 5
+)
+
+// UanatacaIssuanceInput starts a Uanataca issuance.
+type UanatacaIssuanceInput struct {
+	// Request is the RA's create-request body, field names as the RA spells
+	// them. Leave scratchcard empty: certflow reserves one.
+	Request uanataca.CreateRequest `json:"request"`
+	// Documents to upload before approval (document_front and
+	// document_rear at least, for approval by certflow).
+	Documents []uanataca.Document `json:"documents,omitempty"`
+	// Timeout is how long to wait for the applicant before cancelling the
+	// request at Uanataca (default "30d").
+	Timeout Duration `json:"timeout,omitempty"`
+	// PollInterval is how often the RA is polled in case a webhook is lost
+	// (default "1h").
+	PollInterval Duration `json:"poll_interval,omitempty"`
+}
+
+// UanatacaIssuanceResult is the outcome of a successful issuance, and the
+// details of a failed one.
+type UanatacaIssuanceResult struct {
+	PK                    int64                  `json:"pk"`
+	Status                string                 `json:"status"`
+	Profile               string                 `json:"profile"`
+	RegistrationAuthority string                 `json:"registration_authority"`
+	Scratchcard           string                 `json:"scratchcard"`
+	CertificateSet        []uanataca.Certificate `json:"certificate_set"`
+	// Approved says whether certflow approved the request itself.
+	Approved bool `json:"approved"`
+}
+
+// UanatacaWebhook is the signal the ingress sends for a Uanataca webhook,
+// normalised from either of the RA's webhook formats.
+type UanatacaWebhook struct {
+	PK                    int64  `json:"pk"`
+	RegistrationAuthority string `json:"registration_authority,omitempty"`
+	Status                string `json:"status,omitempty"`
+	PreviousStatus        string `json:"previous_status,omitempty"`
+	EventType             string `json:"event_type,omitempty"`
+	Date                  string `json:"date,omitempty"`
+}
+
+// validate checks the input before any call, naming every wrong field.
+func (in UanatacaIssuanceInput) validate() error {
+	var problems []error
+	if err := in.Request.Validate(); err != nil {
+		problems = append(problems, err)
+	}
+	if in.Request.Scratchcard != "" {
+		problems = append(problems, errors.New("request.scratchcard: leave it empty; certflow reserves a scratchcard"))
+	}
+	total := 0
+	for i, d := range in.Documents {
+		switch d.Type {
+		case uanataca.DocumentFront, uanataca.DocumentRear, uanataca.DocumentOwner, uanataca.DocumentExtra:
+		default:
+			problems = append(problems, fmt.Errorf("documents[%d].type %q: use document_front, document_rear, document_owner or extra_document", i, d.Type))
+		}
+		if len(d.Content) == 0 || d.Filename == "" {
+			problems = append(problems, fmt.Errorf("documents[%d]: give a filename and the file's content (base64)", i))
+		}
+		total += len(d.Content)
+	}
+	if total > uanatacaMaxDocuments {
+		problems = append(problems, fmt.Errorf("documents: %d bytes in all, more than the %d allowed; send smaller scans", total, uanatacaMaxDocuments))
+	}
+	if t := time.Duration(in.Timeout); t < 0 || t > uanatacaMaxTimeout || (t != 0 && t < time.Minute) {
+		problems = append(problems, fmt.Errorf("timeout %s: use between 1m and %s", t, uanatacaMaxTimeout))
+	}
+	if p := time.Duration(in.PollInterval); p != 0 && p < uanatacaMinPoll {
+		problems = append(problems, fmt.Errorf("poll_interval %s: use at least %s", p, uanatacaMinPoll))
+	}
+	return errors.Join(problems...)
+}
+
+// UanatacaIssuance reserves a scratchcard, creates the RA request, submits
+// the documents and approves when configured, then waits for the applicant
+// to generate the certificate. On the deadline, on cancellation, or on a
+// failure after the request exists, it cancels the request at Uanataca, so
+// no request is left behind unattended.
+func UanatacaIssuance(ctx workflow.Context, in UanatacaIssuanceInput) (*UanatacaIssuanceResult, error) {
+	t, err := newTracker(ctx, ProviderUanataca)
+	if err != nil {
+		return nil, err
+	}
+	if err := in.validate(); err != nil {
+		t.stage(StageFailed)
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidInput, nil)
+	}
+	deadline := workflow.Now(ctx).Add(in.Timeout.or(uanatacaDefaultTimeout))
+	t.deadline(deadline)
+
+	req, err := createUanatacaRequest(ctx, t, in.Request)
+	if err != nil {
+		t.stage(StageFailed)
+		return nil, err
+	}
+	res := &UanatacaIssuanceResult{
+		PK: req.PK, Profile: req.Profile, Scratchcard: string(req.Scratchcard),
+		RegistrationAuthority: in.Request.RegistrationAuthority,
+	}
+	t.ref(strconv.FormatInt(req.PK, 10))
+	t.providerStatus(req.Status)
+
+	var ua *activities.Uanataca
+	end := endFinal
+	final := req
+	if ctx.Err() != nil {
+		end = endCancelled
+	} else if err := submitUanatacaDocuments(ctx, t, in.Documents, res); err != nil {
+		if !isCancellation(ctx, err) {
+			return nil, failAfterCompensation(ctx, t, res, err)
+		}
+		end = endCancelled
+	}
+	if end == endFinal {
+		t.stage(StageAwaiting)
+		final, end, err = awaitFinal(ctx, wait[uanataca.Request, UanatacaWebhook]{
+			deadline: deadline,
+			poll: func(ctx workflow.Context) workflow.Future {
+				every := in.PollInterval.or(uanatacaDefaultPoll)
+				return workflow.ExecuteActivity(withPolling(ctx, every, deadline), ua.AwaitUanatacaRequest, req.PK)
+			},
+			read: func(ctx workflow.Context) (r uanataca.Request, err error) {
+				err = workflow.ExecuteActivity(withCalls(ctx), ua.GetUanatacaRequest, req.PK).Get(ctx, &r)
+				return r, err
+			},
+			final:    func(r uanataca.Request) bool { return uanataca.OutcomeOf(r.Status) != uanataca.OutcomePending },
+			hintKey:  func(h UanatacaWebhook) string { return h.Status },
+			stateKey: func(r uanataca.Request) string { return r.Status },
+			observe:  func(r uanataca.Request) { t.providerStatus(r.Status) },
+		})
+		if err != nil {
+			return nil, failAfterCompensation(ctx, t, res, err)
+		}
+	}
+	if end != endFinal {
+		final, err = compensate(ctx, t, func(ctx workflow.Context) (r uanataca.Request, err error) {
+			err = workflow.ExecuteActivity(ctx, ua.CancelUanatacaRequest, req.PK).Get(ctx, &r)
+			return r, err
+		})
+		if err != nil {
+			t.stage(StageFailed)
+			return nil, fmt.Errorf("cancelling request %d at Uanataca failed; cancel it in the RA: %w", req.PK, err)
+		}
+		t.providerStatus(final.Status)
+	}
+	return finishUanataca(t, res, final, end)
+}
+
+// createUanatacaRequest reserves a card and creates the request, replacing
+// a card that a concurrent request took. The create runs in a disconnected
+// context: once sent it must be allowed to finish, so that a cancellation
+// arriving meanwhile still learns the pk and cancels the request.
+func createUanatacaRequest(ctx workflow.Context, t *tracker, body uanataca.CreateRequest) (uanataca.Request, error) {
+	var ua *activities.Uanataca
+	var lastErr error
+	for range uanatacaCardAttempts {
+		t.stage(StageReservingScratchard)
+		var card uanataca.Scratchcard
+		if err := workflow.ExecuteActivity(withCalls(ctx), ua.ReserveScratchcard, body.RegistrationAuthority).Get(ctx, &card); err != nil {
+			return uanataca.Request{}, err
+		}
+		t.stage(StageCreating)
+		body.Scratchcard = string(card.SN)
+		dctx, _ := workflow.NewDisconnectedContext(ctx)
+		var req uanataca.Request
+		lastErr = workflow.ExecuteActivity(withCalls(dctx), ua.CreateUanatacaRequest, body).Get(dctx, &req)
+		var appErr *temporal.ApplicationError
+		if errors.As(lastErr, &appErr) && appErr.Type() == activities.ErrTypeScratchcardUsed {
+			workflow.GetLogger(ctx).Warn("scratchcard taken by another request; reserving another", "scratchcard", body.Scratchcard)
+			continue
+		}
+		return req, lastErr
+	}
+	return uanataca.Request{}, lastErr
+}
+
+// submitUanatacaDocuments uploads the documents and asks for approval.
+func submitUanatacaDocuments(ctx workflow.Context, t *tracker, docs []uanataca.Document, res *UanatacaIssuanceResult) error {
+	if len(docs) == 0 {
+		return nil
+	}
+	var ua *activities.Uanataca
+	t.stage(StageSubmittingDocuments)
+	for _, d := range docs {
+		if err := workflow.ExecuteActivity(withCalls(ctx), ua.UploadUanatacaDocument, res.PK, d).Get(ctx, nil); err != nil {
+			return err
+		}
+	}
+	var approval activities.ApproveResult
+	if err := workflow.ExecuteActivity(withCalls(ctx), ua.ApproveUanatacaRequest, res.PK).Get(ctx, &approval); err != nil {
+		return err
+	}
+	res.Approved = approval.Approved
+	if approval.Approved {
+		t.providerStatus(approval.Request.Status)
+	}
+	return nil
+}
+
+// failAfterCompensation cancels the request at Uanataca after a failure
+// that left it unattended, then reports the original failure.
+func failAfterCompensation(ctx workflow.Context, t *tracker, res *UanatacaIssuanceResult, cause error) error {
+	var ua *activities.Uanataca
+	if _, err := compensate(ctx, t, func(ctx workflow.Context) (r uanataca.Request, err error) {
+		err = workflow.ExecuteActivity(ctx, ua.CancelUanatacaRequest, res.PK).Get(ctx, &r)
+		return r, err
+	}); err != nil {
+		workflow.GetLogger(ctx).Error("cancelling the request at Uanataca failed; cancel it in the RA", "pk", res.PK, "error", err)
+	}
+	t.stage(StageFailed)
+	return cause
+}
+
+// finishUanataca turns the final request state into the workflow's outcome.
+func finishUanataca(t *tracker, res *UanatacaIssuanceResult, final uanataca.Request, end waitEnd) (*UanatacaIssuanceResult, error) {
+	res.Status = final.Status
+	res.CertificateSet = final.CertificateSet
+	switch uanataca.OutcomeOf(final.Status) {
+	case uanataca.OutcomeIssued:
+		t.stage(StageCompleted)
+		return res, nil
+	case uanataca.OutcomeVideoFailed:
+		t.stage(StageFailed)
+		return nil, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("request %d: video identification ended %s; start a new issuance", res.PK, final.Status),
+			ErrTypeIdentificationFail, nil, res)
+	}
+	switch end {
+	case endCancelled:
+		t.stage(StageCancelled)
+		return nil, temporal.NewCanceledError(res)
+	case endDeadline:
+		t.stage(StageExpired)
+		return nil, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("request %d: the applicant did not complete issuance before the deadline; the request was cancelled at Uanataca (status %s)", res.PK, final.Status),
+			ErrTypeDeadlineExceeded, nil, res)
+	}
+	t.stage(StageFailed)
+	return nil, temporal.NewNonRetryableApplicationError(
+		fmt.Sprintf("request %d was cancelled at Uanataca (status %s)", res.PK, final.Status),
+		ErrTypeRequestCancelled, nil, res)
+}

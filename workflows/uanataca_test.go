@@ -1,0 +1,448 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/internal/logging"
+	"github.com/certflow/certflow/internal/provider"
+	"github.com/certflow/certflow/internal/provider/uanataca"
+)
+
+// fakeRA is an in-memory RA for workflow tests: requests whose status the
+// test moves, errors scripted per operation, and a count of every call.
+type fakeRA struct {
+	mu       sync.Mutex
+	requests map[int64]*uanataca.Request
+	nextPK   int64
+	nextCard int
+	calls    map[string]int
+	errs     map[string][]error
+}
+
+func newFakeRA() *fakeRA {
+	return &fakeRA{requests: map[int64]*uanataca.Request{}, nextPK: 46760, nextCard: 1256948, calls: map[string]int{}, errs: map[string][]error{}}
+}
+
+// call counts op and returns its next scripted error, if any.
+func (f *fakeRA) call(op string) error {
+	f.calls[op]++
+	if q := f.errs[op]; len(q) > 0 {
+		f.errs[op] = q[1:]
+		return q[0]
+	}
+	return nil
+}
+
+func (f *fakeRA) script(op string, errs ...error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.errs[op] = append(f.errs[op], errs...)
+}
+
+func (f *fakeRA) count(op string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls[op]
+}
+
+func (f *fakeRA) set(pk int64, status string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r := f.requests[pk]
+	r.Status = status
+	if status == uanataca.StatusIssued {
+		r.CertificateSet = []uanataca.Certificate{{Profile: r.Profile, SerialNumber: "48dc42f3763a49c4", Valid: "VALID"}}
+	}
+}
+
+func (f *fakeRA) status(pk int64) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.requests[pk].Status
+}
+
+func (f *fakeRA) GetFirstUnusedScratchcard(_ context.Context, ra string) (uanataca.Scratchcard, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call("reserve"); err != nil {
+		return uanataca.Scratchcard{}, err
+	}
+	f.nextCard++
+	return uanataca.Scratchcard{PK: int64(f.nextCard), SN: uanataca.FlexString(fmt.Sprint(f.nextCard)), RegistrationAuthority: uanataca.FlexString(ra)}, nil
+}
+
+func (f *fakeRA) CreateRequest(_ context.Context, req uanataca.CreateRequest) (uanataca.Request, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call("create"); err != nil {
+		return uanataca.Request{}, err
+	}
+	f.nextPK++
+	r := &uanataca.Request{PK: f.nextPK, Status: uanataca.StatusCreated, Profile: req.Profile, Email: req.Email,
+		Scratchcard: uanataca.FlexString(req.Scratchcard), RegistrationAuthority: uanataca.FlexString(req.RegistrationAuthority)}
+	f.requests[r.PK] = r
+	return *r, nil
+}
+
+func (f *fakeRA) GetRequest(_ context.Context, pk int64) (uanataca.Request, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call("get"); err != nil {
+		return uanataca.Request{}, err
+	}
+	r, ok := f.requests[pk]
+	if !ok {
+		return uanataca.Request{}, &provider.Error{Provider: "uanataca", StatusCode: http.StatusNotFound}
+	}
+	return *r, nil
+}
+
+func (f *fakeRA) ListRequestsByScratchcard(_ context.Context, sn string) ([]uanataca.Request, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call("list"); err != nil {
+		return nil, err
+	}
+	var out []uanataca.Request
+	for _, r := range f.requests {
+		if string(r.Scratchcard) == sn {
+			out = append(out, *r)
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeRA) CancelRequest(_ context.Context, pk int64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call("cancel"); err != nil {
+		return err
+	}
+	r := f.requests[pk]
+	if uanataca.OutcomeOf(r.Status) == uanataca.OutcomeIssued {
+		return &provider.Error{Provider: "uanataca", StatusCode: http.StatusPreconditionFailed}
+	}
+	r.Status = uanataca.StatusCancelled
+	return nil
+}
+
+func (f *fakeRA) UploadDocument(_ context.Context, _ int64, doc uanataca.Document) (uanataca.UploadedDocument, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return uanataca.UploadedDocument{PK: 1, Type: doc.Type}, f.call("upload")
+}
+
+func (f *fakeRA) Approve(_ context.Context, pk int64, _ uanataca.Approval) (uanataca.Request, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call("approve"); err != nil {
+		return uanataca.Request{}, err
+	}
+	f.requests[pk].Status = uanataca.StatusEnrollReady
+	return *f.requests[pk], nil
+}
+
+func validIssuance() UanatacaIssuanceInput {
+	return UanatacaIssuanceInput{Request: uanataca.CreateRequest{
+		Profile: "PFnubeAFCiudadano", ValidityTime: 365, SecureElement: "2", RegistrationAuthority: "121",
+		IDDocumentType: "IDC", IDDocumentCountry: "ES", SerialNumber: "12345678A", GivenName: "Ana",
+		Surname1: "Ruiz", Email: "ana@example.com", MobilePhoneNumber: "+34600112233",
+	}}
+}
+
+type issuanceEnv struct {
+	*testsuite.TestWorkflowEnvironment
+	ra      *fakeRA
+	started map[string][]time.Time
+}
+
+func newIssuanceEnv(t *testing.T, approval *uanataca.Approval) *issuanceEnv {
+	var s testsuite.WorkflowTestSuite
+	s.SetLogger(logging.NewTemporal(zerolog.Nop()))
+	env := &issuanceEnv{TestWorkflowEnvironment: s.NewTestWorkflowEnvironment(), ra: newFakeRA(), started: map[string][]time.Time{}}
+	env.RegisterWorkflow(UanatacaIssuance)
+	env.RegisterActivity(&activities.Uanataca{Client: env.ra, Approval: approval})
+	env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+		env.started[info.ActivityType.Name] = append(env.started[info.ActivityType.Name], env.Now())
+	})
+	return env
+}
+
+// signal sends a webhook hint after moving the RA's request to status.
+func (e *issuanceEnv) at(d time.Duration, status string, hint bool) {
+	e.RegisterDelayedCallback(func() {
+		e.ra.set(46761, status)
+		if hint {
+			e.SignalWorkflow(SignalWebhook, UanatacaWebhook{PK: 46761, Status: status})
+		}
+	}, d)
+}
+
+func (e *issuanceEnv) result(t *testing.T) (*UanatacaIssuanceResult, error) {
+	t.Helper()
+	if !e.IsWorkflowCompleted() {
+		t.Fatal("workflow did not complete")
+	}
+	var res *UanatacaIssuanceResult
+	err := e.GetWorkflowResult(&res)
+	return res, err
+}
+
+func errorType(err error) string {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return appErr.Type()
+	}
+	return ""
+}
+
+func TestUanatacaIssuedThroughWebhooks(t *testing.T) {
+	env := newIssuanceEnv(t, nil)
+	env.at(time.Minute, uanataca.StatusEnrollReady, true)
+	env.RegisterDelayedCallback(func() {
+		v, err := env.QueryWorkflow(QueryStatus)
+		if err != nil {
+			t.Errorf("status query: %v", err)
+			return
+		}
+		var st Status
+		if err := v.Get(&st); err != nil {
+			t.Error(err)
+		}
+		if st.Stage != StageAwaiting || st.ProviderRef != "46761" || st.ProviderStatus != uanataca.StatusEnrollReady || st.Deadline.IsZero() {
+			t.Errorf("status mid-wait = %+v", st)
+		}
+	}, 90*time.Second)
+	env.at(2*time.Minute, uanataca.StatusIssued, true)
+	env.ExecuteWorkflow(UanatacaIssuance, validIssuance())
+
+	res, err := env.result(t)
+	if err != nil {
+		t.Fatalf("workflow failed: %v", err)
+	}
+	if res.PK != 46761 || res.Status != uanataca.StatusIssued || len(res.CertificateSet) != 1 || res.Scratchcard != "1256949" {
+		t.Fatalf("result = %+v", res)
+	}
+	if n := env.ra.count("cancel"); n != 0 {
+		t.Fatalf("an issued request was cancelled %d times", n)
+	}
+}
+
+func TestUanatacaDuplicateWebhooksAreReadOnce(t *testing.T) {
+	env := newIssuanceEnv(t, nil)
+	env.at(time.Minute, uanataca.StatusEnrollReady, true)
+	for i := range 4 {
+		env.RegisterDelayedCallback(func() {
+			env.SignalWorkflow(SignalWebhook, UanatacaWebhook{PK: 46761, Status: uanataca.StatusEnrollReady})
+		}, time.Minute+time.Duration(i+1)*time.Second)
+	}
+	env.at(2*time.Minute, uanataca.StatusIssued, true)
+	env.ExecuteWorkflow(UanatacaIssuance, validIssuance())
+
+	if _, err := env.result(t); err != nil {
+		t.Fatalf("workflow failed: %v", err)
+	}
+	// One read per distinct status hinted (ENROLLREADY, ISSUED), plus the
+	// polling activity's first poll at start.
+	if n := len(env.started["GetUanatacaRequest"]); n != 2 {
+		t.Fatalf("GetUanatacaRequest ran %d times for 2 distinct webhooks and 4 duplicates, want 2", n)
+	}
+}
+
+func TestUanatacaLostWebhookFoundByPolling(t *testing.T) {
+	env := newIssuanceEnv(t, nil)
+	in := validIssuance()
+	in.PollInterval = Duration(time.Hour)
+	env.at(150*time.Minute, uanataca.StatusIssued, false)
+	env.ExecuteWorkflow(UanatacaIssuance, in)
+
+	res, err := env.result(t)
+	if err != nil {
+		t.Fatalf("workflow failed: %v", err)
+	}
+	if res.Status != uanataca.StatusIssued {
+		t.Fatalf("status = %s, want ISSUED", res.Status)
+	}
+	polls := env.started["AwaitUanatacaRequest"]
+	if len(polls) != 4 || polls[3].Sub(polls[0]) != 3*time.Hour {
+		t.Fatalf("polls at %v, want 4 an hour apart", polls)
+	}
+}
+
+func TestUanatacaDeadlineCancelsAtProvider(t *testing.T) {
+	env := newIssuanceEnv(t, nil)
+	in := validIssuance()
+	in.Timeout = Duration(3 * time.Hour)
+	env.ExecuteWorkflow(UanatacaIssuance, in)
+
+	_, err := env.result(t)
+	if errorType(err) != ErrTypeDeadlineExceeded {
+		t.Fatalf("error = %v, want %s", err, ErrTypeDeadlineExceeded)
+	}
+	if env.ra.count("cancel") != 1 || env.ra.status(46761) != uanataca.StatusCancelled {
+		t.Fatalf("request not cancelled at the RA: cancels=%d status=%s", env.ra.count("cancel"), env.ra.status(46761))
+	}
+}
+
+func TestUanatacaWorkflowCancelledCancelsAtProvider(t *testing.T) {
+	env := newIssuanceEnv(t, nil)
+	env.RegisterDelayedCallback(env.CancelWorkflow, 10*time.Minute)
+	env.ExecuteWorkflow(UanatacaIssuance, validIssuance())
+
+	_, err := env.result(t)
+	var ce *temporal.CanceledError
+	if !errors.As(err, &ce) {
+		t.Fatalf("error = %v, want a cancellation", err)
+	}
+	if env.ra.count("cancel") != 1 || env.ra.status(46761) != uanataca.StatusCancelled {
+		t.Fatalf("request not cancelled at the RA: cancels=%d status=%s", env.ra.count("cancel"), env.ra.status(46761))
+	}
+}
+
+func TestUanatacaCancelAfterIssuanceReportsIssued(t *testing.T) {
+	env := newIssuanceEnv(t, nil)
+	in := validIssuance()
+	in.Timeout = Duration(3 * time.Hour)
+	in.PollInterval = Duration(24 * time.Hour) // the poll never sees ISSUED before the deadline
+	env.at(2*time.Hour, uanataca.StatusIssued, false)
+	env.ExecuteWorkflow(UanatacaIssuance, in)
+
+	res, err := env.result(t)
+	if err != nil || res.Status != uanataca.StatusIssued {
+		t.Fatalf("result = %+v, %v; want ISSUED reported after the cancel found it issued (412)", res, err)
+	}
+}
+
+func TestUanatacaInvalidInputFailsWithoutCalls(t *testing.T) {
+	env := newIssuanceEnv(t, nil)
+	in := validIssuance()
+	in.Request.Email = "not-an-email"
+	in.Request.ValidityTime = 7
+	in.Documents = []uanataca.Document{{Type: "selfie"}}
+	env.ExecuteWorkflow(UanatacaIssuance, in)
+
+	_, err := env.result(t)
+	if errorType(err) != ErrTypeInvalidInput {
+		t.Fatalf("error = %v, want %s", err, ErrTypeInvalidInput)
+	}
+	for _, want := range []string{"email", "validity_time", "documents[0].type"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not name %s", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "not-an-email") {
+		t.Errorf("error quotes the applicant's email: %q", err)
+	}
+	if len(env.ra.calls) != 0 {
+		t.Fatalf("the RA was called on invalid input: %v", env.ra.calls)
+	}
+}
+
+func TestUanatacaProviderErrors(t *testing.T) {
+	unavailable := &provider.Error{Provider: "uanataca", Operation: "create_request", StatusCode: http.StatusServiceUnavailable}
+	tests := []struct {
+		name      string
+		op        string
+		errs      []error
+		wantCalls int
+		wantErr   string
+		// wantGap is the least time between the first two attempts.
+		wantGap time.Duration
+	}{
+		{name: "5xx retried", op: "create", errs: []error{unavailable, unavailable}, wantCalls: 3},
+		{name: "transport error retried", op: "reserve", errs: []error{errors.New("dial tcp: connection refused")}, wantCalls: 2},
+		{name: "4xx not retried", op: "create", errs: []error{&provider.Error{Provider: "uanataca", StatusCode: http.StatusBadRequest, Message: "Missing field"}},
+			wantCalls: 1, wantErr: activities.ErrTypeBadRequest},
+		{name: "401 not retried", op: "reserve", errs: []error{&provider.Error{Provider: "uanataca", StatusCode: http.StatusUnauthorized}},
+			wantCalls: 1, wantErr: activities.ErrTypeUnauthorized},
+		{name: "429 waits as told", op: "reserve", errs: []error{&provider.Error{Provider: "uanataca", StatusCode: http.StatusTooManyRequests, RetryAfter: 7 * time.Minute}},
+			wantCalls: 2, wantGap: 7 * time.Minute},
+	}
+	activityOf := map[string]string{"create": "CreateUanatacaRequest", "reserve": "ReserveScratchcard"}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := newIssuanceEnv(t, nil)
+			env.ra.script(tt.op, tt.errs...)
+			env.at(time.Hour, uanataca.StatusIssued, true)
+			env.ExecuteWorkflow(UanatacaIssuance, validIssuance())
+
+			_, err := env.result(t)
+			if got := errorType(err); got != tt.wantErr {
+				t.Fatalf("error = %v (type %q), want type %q", err, got, tt.wantErr)
+			}
+			if n := env.ra.count(tt.op); n != tt.wantCalls {
+				t.Fatalf("%s called %d times, want %d", tt.op, n, tt.wantCalls)
+			}
+			if tt.wantGap > 0 {
+				at := env.started[activityOf[tt.op]]
+				if len(at) < 2 || at[1].Sub(at[0]) < tt.wantGap {
+					t.Fatalf("attempts at %v, want them at least %s apart", at, tt.wantGap)
+				}
+			}
+		})
+	}
+}
+
+func TestUanatacaTakenScratchcardIsReplaced(t *testing.T) {
+	env := newIssuanceEnv(t, nil)
+	env.ra.script("create", &provider.Error{Provider: "uanataca", StatusCode: http.StatusInternalServerError, Code: "500", Message: "Invalid ScratchCard"})
+	env.at(time.Hour, uanataca.StatusIssued, true)
+	env.ExecuteWorkflow(UanatacaIssuance, validIssuance())
+
+	res, err := env.result(t)
+	if err != nil {
+		t.Fatalf("workflow failed: %v", err)
+	}
+	if env.ra.count("reserve") != 2 || res.Scratchcard != "1256950" {
+		t.Fatalf("reserves=%d scratchcard=%s; want a second card after Invalid ScratchCard", env.ra.count("reserve"), res.Scratchcard)
+	}
+}
+
+func TestUanatacaDocumentsUploadedAndApproved(t *testing.T) {
+	env := newIssuanceEnv(t, &uanataca.Approval{Username: "rao", Password: "p", PIN: "1", RAOID: 7})
+	in := validIssuance()
+	in.Documents = []uanataca.Document{
+		{Type: uanataca.DocumentFront, Filename: "front.jpg", Content: []byte("front")},
+		{Type: uanataca.DocumentRear, Filename: "rear.jpg", Content: []byte("rear")},
+	}
+	env.at(time.Hour, uanataca.StatusIssued, true)
+	env.ExecuteWorkflow(UanatacaIssuance, in)
+
+	res, err := env.result(t)
+	if err != nil {
+		t.Fatalf("workflow failed: %v", err)
+	}
+	if env.ra.count("upload") != 2 || env.ra.count("approve") != 1 || !res.Approved {
+		t.Fatalf("uploads=%d approvals=%d approved=%v", env.ra.count("upload"), env.ra.count("approve"), res.Approved)
+	}
+}
+
+func TestUanatacaFailedUploadCancelsRequest(t *testing.T) {
+	env := newIssuanceEnv(t, &uanataca.Approval{Username: "rao", Password: "p", PIN: "1", RAOID: 7})
+	env.ra.script("upload", &provider.Error{Provider: "uanataca", StatusCode: http.StatusBadRequest, Message: "bad file"})
+	in := validIssuance()
+	in.Documents = []uanataca.Document{{Type: uanataca.DocumentFront, Filename: "front.jpg", Content: []byte("x")}}
+	env.ExecuteWorkflow(UanatacaIssuance, in)
+
+	_, err := env.result(t)
+	if errorType(err) != activities.ErrTypeBadRequest {
+		t.Fatalf("error = %v, want %s", err, activities.ErrTypeBadRequest)
+	}
+	if env.ra.status(46761) != uanataca.StatusCancelled {
+		t.Fatalf("request left %s at the RA after the failure, want CANCELLED", env.ra.status(46761))
+	}
+}
