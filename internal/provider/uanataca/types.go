@@ -3,6 +3,7 @@ package uanataca
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -83,7 +84,7 @@ func (f *FlexString) UnmarshalJSON(b []byte) error {
 	}
 	var n json.Number
 	if err := json.Unmarshal(b, &n); err != nil {
-		return fmt.Errorf("want a string or a number, got %s", b)
+		return errors.New("want a string or a number")
 	}
 	*f = FlexString(n.String())
 	return nil

@@ -1,0 +1,117 @@
+package webhook
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/certflow/certflow/internal/provider/uanataca"
+	"github.com/certflow/certflow/workflows"
+)
+
+// Uanataca webhooks come in two formats (provider notes, section 1):
+//
+//	legacy: {"status","date","previous_status","request": <pk>,"registration_authority": <ra>}
+//	newer:  {"event_type","sent_at","request": {"pk","status",...},"certificates": [...]}
+//
+// They carry only the request pk, so the ingress finds the workflow by the
+// CertflowProviderRef search attribute the workflow records.
+
+type uanatacaLegacy struct {
+	Status                string              `json:"status"`
+	Date                  string              `json:"date"`
+	PreviousStatus        uanataca.FlexString `json:"previous_status"`
+	Request               json.RawMessage     `json:"request"`
+	RegistrationAuthority uanataca.FlexString `json:"registration_authority"`
+	EventType             string              `json:"event_type"`
+	SentAt                string              `json:"sent_at"`
+}
+
+type uanatacaEventRequest struct {
+	PK                    int64               `json:"pk"`
+	Status                string              `json:"status"`
+	RegistrationAuthority uanataca.FlexString `json:"registration_authority"`
+}
+
+// ParseUanataca reads a Uanataca webhook in either format. Its errors say
+// what was wrong without quoting the body.
+func ParseUanataca(body []byte) (workflows.UanatacaWebhook, error) {
+	var raw uanatacaLegacy
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(&raw); err != nil {
+		return workflows.UanatacaWebhook{}, errors.New("body is not a JSON object in either Uanataca webhook format")
+	}
+	hook := workflows.UanatacaWebhook{
+		Status: raw.Status, PreviousStatus: string(raw.PreviousStatus), Date: raw.Date,
+		EventType: raw.EventType, RegistrationAuthority: string(raw.RegistrationAuthority),
+	}
+	req := bytes.TrimSpace(raw.Request)
+	switch {
+	case len(req) == 0 || string(req) == "null":
+		return hook, errors.New(`missing "request": want the request pk (legacy format) or the request object (event format)`)
+	case req[0] == '{':
+		var er uanatacaEventRequest
+		if err := json.Unmarshal(req, &er); err != nil {
+			return hook, errors.New(`"request" object is malformed: want {"pk": <number>, "status": ...}`)
+		}
+		hook.PK, hook.Status = er.PK, er.Status
+		hook.RegistrationAuthority = string(er.RegistrationAuthority)
+		if hook.Date == "" {
+			hook.Date = raw.SentAt
+		}
+	default:
+		var pk uanataca.FlexString
+		if err := json.Unmarshal(req, &pk); err != nil {
+			return hook, errors.New(`"request" must be the request pk`)
+		}
+		n, err := strconv.ParseInt(string(pk), 10, 64)
+		if err != nil {
+			return hook, errors.New(`"request" must be a whole-number pk`)
+		}
+		hook.PK = n
+	}
+	if hook.PK <= 0 {
+		return hook, errors.New(`"request" pk must be a positive number`)
+	}
+	if hook.Status == "" && hook.EventType == "" {
+		return hook, errors.New(`neither "status" nor "event_type" is present`)
+	}
+	return hook, nil
+}
+
+// uanataca handles POST /webhooks/uanataca.
+func (in *Ingress) uanataca(w http.ResponseWriter, r *http.Request) {
+	const provider = workflows.ProviderUanataca
+	body, err := readBody(r)
+	if err != nil {
+		in.respond(w, provider, "", err)
+		return
+	}
+	hook, err := ParseUanataca(body)
+	if err != nil {
+		in.respond(w, provider, "", fail(http.StatusBadRequest, "malformed Uanataca webhook: %v", err))
+		return
+	}
+	ref := strconv.FormatInt(hook.PK, 10)
+	id, err := in.findRunning(r.Context(), provider, ref)
+	if err == nil {
+		err = in.signal(r.Context(), id, hook)
+	}
+	if err == nil {
+		in.Log.Info().Str("provider", provider).Str("pk", ref).Str("status", hook.Status).
+			Str("workflow_id", id).Msg("webhook delivered")
+	}
+	in.respond(w, provider, id, wrapRef(err, ref))
+}
+
+// wrapRef adds the provider reference to an ingress error's message.
+func wrapRef(err error, ref string) error {
+	var he *httpError
+	if errors.As(err, &he) {
+		return &httpError{status: he.status, msg: fmt.Sprintf("request %s: %s", ref, he.msg)}
+	}
+	return err
+}

@@ -1,0 +1,132 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/rs/zerolog"
+	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/api/serviceerror"
+	workflowpb "go.temporal.io/api/workflow/v1"
+	"go.temporal.io/api/workflowservice/v1"
+
+	"github.com/certflow/certflow/workflows"
+)
+
+// fakeTemporal finds workflows by the pk in the query and records signals.
+type fakeTemporal struct {
+	running   map[string]string // pk -> workflow ID
+	listErr   error
+	signalErr error
+	lists     int
+	signals   []workflows.UanatacaWebhook
+}
+
+func (f *fakeTemporal) ListWorkflow(_ context.Context, req *workflowservice.ListWorkflowExecutionsRequest) (*workflowservice.ListWorkflowExecutionsResponse, error) {
+	f.lists++
+	if f.listErr != nil {
+		return nil, f.listErr
+	}
+	resp := &workflowservice.ListWorkflowExecutionsResponse{}
+	for pk, id := range f.running {
+		if strings.Contains(req.GetQuery(), `CertflowProviderRef = "`+pk+`"`) && strings.Contains(req.GetQuery(), `CertflowProvider = "uanataca"`) {
+			resp.Executions = append(resp.Executions, &workflowpb.WorkflowExecutionInfo{Execution: &commonpb.WorkflowExecution{WorkflowId: id}})
+		}
+	}
+	return resp, nil
+}
+
+func (f *fakeTemporal) SignalWorkflow(_ context.Context, _, _, name string, arg any) error {
+	if f.signalErr != nil {
+		return f.signalErr
+	}
+	if name != workflows.SignalWebhook {
+		return errors.New("unexpected signal " + name)
+	}
+	f.signals = append(f.signals, arg.(workflows.UanatacaWebhook))
+	return nil
+}
+
+func TestUanatacaIngress(t *testing.T) {
+	legacy := `{"status":"ENROLLREADY","date":"2021-07-20T08:08:21.132394","previous_status":"CREATED","request":46760,"registration_authority":455}`
+	event := `{"event_type":"REQUEST_ENROLLED","sent_at":"20240207101500","request":{"pk":46760,"status":"ISSUED","profile":"PFnubeAFCiudadano","registration_authority":455,"scratchcard":"1256948"},"certificates":[{"status":"VALID"}]}`
+	tests := []struct {
+		name       string
+		body       string
+		fake       fakeTemporal
+		wantStatus int
+		wantHint   *workflows.UanatacaWebhook
+		wantError  string
+	}{
+		{name: "legacy format", body: legacy, fake: fakeTemporal{running: map[string]string{"46760": "wf-1"}}, wantStatus: 200,
+			wantHint: &workflows.UanatacaWebhook{PK: 46760, Status: "ENROLLREADY", PreviousStatus: "CREATED", RegistrationAuthority: "455", Date: "2021-07-20T08:08:21.132394"}},
+		{name: "event format", body: event, fake: fakeTemporal{running: map[string]string{"46760": "wf-1"}}, wantStatus: 200,
+			wantHint: &workflows.UanatacaWebhook{PK: 46760, Status: "ISSUED", EventType: "REQUEST_ENROLLED", RegistrationAuthority: "455", Date: "20240207101500"}},
+		{name: "not JSON", body: `status=ISSUED`, wantStatus: 400, wantError: "malformed Uanataca webhook"},
+		{name: "no request", body: `{"status":"ISSUED"}`, wantStatus: 400, wantError: `missing \"request\"`},
+		{name: "pk not a number", body: `{"status":"ISSUED","request":"abc"}`, wantStatus: 400, wantError: "whole-number pk"},
+		{name: "no status", body: `{"request":46760}`, wantStatus: 400, wantError: "status"},
+		{name: "unknown request", body: legacy, fake: fakeTemporal{running: map[string]string{}}, wantStatus: 404, wantError: "no running workflow"},
+		{name: "Temporal unreachable", body: legacy, fake: fakeTemporal{listErr: errors.New("connection refused")}, wantStatus: 503, wantError: "unreachable"},
+		{name: "workflow ended meanwhile", body: legacy, fake: fakeTemporal{running: map[string]string{"46760": "wf-1"}, signalErr: serviceerror.NewNotFound("gone")},
+			wantStatus: 404, wantError: "no longer running"},
+		{name: "signal refused", body: legacy, fake: fakeTemporal{running: map[string]string{"46760": "wf-1"}, signalErr: errors.New("unavailable")},
+			wantStatus: 503, wantError: "retry later"},
+		{name: "too large", body: `{"status":"` + strings.Repeat("x", maxBody) + `"}`, wantStatus: 413, wantError: "larger than"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fake := tt.fake
+			in := &Ingress{Temporal: &fake, Log: zerolog.Nop(), LookupAttempts: 3}
+			mux := http.NewServeMux()
+			in.Register(mux)
+			rec := httptest.NewRecorder()
+			mux.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/webhooks/uanataca", strings.NewReader(tt.body)))
+
+			if rec.Code != tt.wantStatus {
+				t.Fatalf("status = %d, want %d; body %s", rec.Code, tt.wantStatus, rec.Body)
+			}
+			if tt.wantError != "" && !strings.Contains(rec.Body.String(), tt.wantError) {
+				t.Fatalf("body %s does not say %q", rec.Body, tt.wantError)
+			}
+			if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
+				t.Fatalf("Content-Type = %q, want application/json", ct)
+			}
+			if tt.wantHint == nil {
+				if len(fake.signals) != 0 {
+					t.Fatalf("signalled %v on a rejected webhook", fake.signals)
+				}
+				return
+			}
+			if len(fake.signals) != 1 || fake.signals[0] != *tt.wantHint {
+				t.Fatalf("signals = %+v, want [%+v]", fake.signals, *tt.wantHint)
+			}
+		})
+	}
+}
+
+func TestUanatacaIngressRetriesLookup(t *testing.T) {
+	fake := &fakeTemporal{running: map[string]string{}}
+	in := &Ingress{Temporal: fake, Log: zerolog.Nop(), LookupAttempts: 4}
+	mux := http.NewServeMux()
+	in.Register(mux)
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/webhooks/uanataca", strings.NewReader(`{"status":"CREATED","request":5}`)))
+	if rec.Code != 404 || fake.lists != 4 {
+		t.Fatalf("status %d after %d lookups, want 404 after 4", rec.Code, fake.lists)
+	}
+}
+
+func TestUanatacaIngressRejectsOtherMethods(t *testing.T) {
+	mux := http.NewServeMux()
+	(&Ingress{Temporal: &fakeTemporal{}, Log: zerolog.Nop()}).Register(mux)
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/webhooks/uanataca", nil))
+	if rec.Code != http.StatusMethodNotAllowed {
+		t.Fatalf("GET answered %d, want 405", rec.Code)
+	}
+}
