@@ -17,15 +17,20 @@ type Log struct {
 	Format string `envconfig:"LOG_FORMAT" default:"json"`
 }
 
-// Worker is the worker process's configuration.
-type Worker struct {
+// Common holds the settings the worker and the starter CLI share.
+type Common struct {
 	Log
 	// TaskQueue is the queue the worker polls and the starter starts on.
 	TaskQueue string `envconfig:"CERTFLOW_TASK_QUEUE" default:"certflow"`
-	// HTTPAddr serves webhooks and health checks.
-	HTTPAddr string `envconfig:"CERTFLOW_HTTP_ADDR" default:":8080"`
 	// WebUIURL is the Temporal Web UI, used to print links to workflows.
 	WebUIURL string `envconfig:"CERTFLOW_WEB_UI_URL" default:"http://localhost:8233"`
+}
+
+// Worker is the worker process's configuration.
+type Worker struct {
+	Common
+	// HTTPAddr serves webhooks and health checks.
+	HTTPAddr string `envconfig:"CERTFLOW_HTTP_ADDR" default:":8080"`
 	// ShutdownTimeout bounds how long running activities may take to finish
 	// after SIGTERM.
 	ShutdownTimeout time.Duration `envconfig:"CERTFLOW_SHUTDOWN_TIMEOUT" default:"30s"`
@@ -70,11 +75,11 @@ func LoadWorker() (Worker, error) {
 	return w, nil
 }
 
-// LoadLog reads only the logging settings (for the starter CLI).
-func LoadLog() (Log, error) {
-	var l Log
-	if err := envconfig.Process("", &l); err != nil {
-		return l, fmt.Errorf("reading configuration from the environment: %w", err)
+// LoadCommon reads the shared settings (for the starter CLI).
+func LoadCommon() (Common, error) {
+	var c Common
+	if err := envconfig.Process("", &c); err != nil {
+		return c, fmt.Errorf("reading configuration from the environment: %w", err)
 	}
-	return l, nil
+	return c, nil
 }

@@ -1,0 +1,47 @@
+// Command certflow-worker runs the certflow worker: it polls the task
+// queue for certflow's workflows and activities and serves the webhook and
+// health endpoints. All settings come from the environment (README,
+// "Configuration"); it stops cleanly on SIGINT or SIGTERM.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/certflow/certflow/internal/config"
+	"github.com/certflow/certflow/internal/logging"
+	"github.com/certflow/certflow/worker"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "certflow-worker:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	cfg, err := config.LoadWorker()
+	if err != nil {
+		return err
+	}
+	log, err := logging.New(os.Stderr, cfg.Log.Level, cfg.Log.Format)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	c, err := worker.Dial(log)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	w, err := worker.New(cfg, c, log)
+	if err != nil {
+		return err
+	}
+	return w.Run(ctx, nil)
+}

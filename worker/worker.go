@@ -1,0 +1,137 @@
+// Package worker is the certflow process: it connects to Temporal, builds
+// the provider clients, registers every workflow and activity on the task
+// queue, and serves HTTP (webhooks, health). cmd/certflow-worker runs it;
+// the dev stack and the end-to-end tests run the same code in-process.
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/rs/zerolog"
+	"go.temporal.io/sdk/client"
+	tenv "go.temporal.io/sdk/contrib/envconfig"
+	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/internal/config"
+	"github.com/certflow/certflow/internal/logging"
+	"github.com/certflow/certflow/internal/provider/uanataca"
+	"github.com/certflow/certflow/internal/webhook"
+	"github.com/certflow/certflow/workflows"
+)
+
+// Dial connects to Temporal with the SDK's standard TEMPORAL_* settings
+// (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*,
+// or a TEMPORAL_PROFILE of the CLI's config file), logging through log.
+func Dial(log zerolog.Logger) (client.Client, error) {
+	opts, err := tenv.LoadDefaultClientOptions()
+	if err != nil {
+		return nil, fmt.Errorf("reading the TEMPORAL_* settings: %w", err)
+	}
+	opts.Logger = logging.NewTemporal(log)
+	c, err := client.Dial(opts)
+	if err != nil {
+		addr := opts.HostPort
+		if addr == "" {
+			addr = client.DefaultHostPort
+		}
+		return nil, fmt.Errorf("connecting to Temporal at %s (set TEMPORAL_ADDRESS): %w", addr, err)
+	}
+	return c, nil
+}
+
+// Worker is a configured certflow worker, not yet running.
+type Worker struct {
+	cfg    config.Worker
+	log    zerolog.Logger
+	worker sdkworker.Worker
+	http   *http.Server
+}
+
+// New builds the provider clients and registers everything on the task
+// queue. c stays owned by the caller.
+func New(cfg config.Worker, c client.Client, log zerolog.Logger) (*Worker, error) {
+	ua, err := uanataca.New(uanataca.Config{
+		BaseURL: cfg.Uanataca.BaseURL, CertFile: cfg.Uanataca.CertFile, KeyFile: cfg.Uanataca.KeyFile,
+		CAFile: cfg.Uanataca.CAFile, Timeout: cfg.Uanataca.Timeout,
+	})
+	if err != nil {
+		return nil, err
+	}
+	w := sdkworker.New(c, cfg.TaskQueue, sdkworker.Options{
+		WorkerStopTimeout: cfg.ShutdownTimeout,
+	})
+	register(w, cfg, ua)
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, _ *http.Request) {
+		rw.Header().Set("Content-Type", "application/json")
+		_, _ = rw.Write([]byte(`{"status":"ok"}` + "\n"))
+	})
+	(&webhook.Ingress{Temporal: c, Log: log, LookupAttempts: 10, LookupBackoff: 300 * time.Millisecond}).Register(mux)
+
+	return &Worker{
+		cfg: cfg, log: log, worker: w,
+		http: &http.Server{
+			Addr: cfg.HTTPAddr, Handler: mux,
+			ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second, WriteTimeout: 30 * time.Second,
+		},
+	}, nil
+}
+
+// register puts every workflow and activity on w.
+func register(w sdkworker.Registry, cfg config.Worker, ua activities.UanatacaClient) {
+	uaActs := &activities.Uanataca{Client: ua, WebhookURL: cfg.Uanataca.WebhookURL}
+	if cfg.Uanataca.ApprovalConfigured() {
+		uaActs.Approval = &uanataca.Approval{
+			Username: cfg.Uanataca.RAOUsername, Password: cfg.Uanataca.RAOPassword,
+			PIN: cfg.Uanataca.RAOPIN, RAOID: cfg.Uanataca.RAOID,
+		}
+	}
+	w.RegisterActivity(uaActs)
+	w.RegisterWorkflowWithOptions(workflows.UanatacaIssuance, workflow.RegisterOptions{Name: workflows.UanatacaIssuanceName})
+}
+
+// Handler serves the worker's HTTP endpoints (for tests).
+func (w *Worker) Handler() http.Handler { return w.http.Handler }
+
+// Run polls the task queue and serves HTTP until ctx is done, then stops
+// polling, lets running activities finish within the shutdown timeout, and
+// returns. listener may be nil to listen on the configured address.
+func (w *Worker) Run(ctx context.Context, listener net.Listener) error {
+	if listener == nil {
+		var err error
+		if listener, err = net.Listen("tcp", w.cfg.HTTPAddr); err != nil {
+			return fmt.Errorf("listening on CERTFLOW_HTTP_ADDR %s: %w", w.cfg.HTTPAddr, err)
+		}
+	}
+	if err := w.worker.Start(); err != nil {
+		listener.Close()
+		return fmt.Errorf("starting the worker on task queue %s: %w", w.cfg.TaskQueue, err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- w.http.Serve(listener) }()
+	w.log.Info().Str("task_queue", w.cfg.TaskQueue).Str("http", listener.Addr().String()).Msg("certflow worker started")
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-served:
+		err = fmt.Errorf("HTTP server stopped: %w", err)
+	}
+	w.log.Info().Msg("certflow worker stopping")
+	shutdown, cancel := context.WithTimeout(context.Background(), w.cfg.ShutdownTimeout)
+	defer cancel()
+	if herr := w.http.Shutdown(shutdown); herr != nil && !errors.Is(herr, http.ErrServerClosed) {
+		w.log.Warn().Err(herr).Msg("HTTP server did not stop cleanly")
+	}
+	w.worker.Stop()
+	w.log.Info().Msg("certflow worker stopped")
+	return err
+}
