@@ -66,6 +66,14 @@ func mapError(err error) error {
 	return temporal.NewApplicationError(err.Error(), ErrTypeUnavailable)
 }
 
+// notFinal is a polling activity's answer while the provider's state is
+// not final: retryable, so the retry policy schedules the next poll, and
+// benign, so the SDK neither logs it as an error nor counts it as a failure.
+func notFinal(what string) error {
+	return temporal.NewApplicationErrorWithOptions(what+", not final yet; polling again", ErrTypeNotFinal,
+		temporal.ApplicationErrorOptions{Category: temporal.ApplicationErrorCategoryBenign})
+}
+
 // alreadyFinal reports whether a cancel call's error means the resource is
 // already gone (404), already final (409) or in a state that forbids it
 // (412): the compensation has nothing left to do but read and report.

@@ -69,9 +69,10 @@ func (a *Uanataca) CreateUanatacaRequest(ctx context.Context, req uanataca.Creat
 	if existing, found, lookErr := a.findOwnRequest(ctx, req); lookErr != nil || found {
 		return existing, lookErr
 	}
-	return uanataca.Request{}, temporal.NewNonRetryableApplicationError(
+	// Benign: the workflow expects this and reserves another card.
+	return uanataca.Request{}, temporal.NewApplicationErrorWithOptions(
 		fmt.Sprintf("scratchcard %s of RA %s is already used by another request; reserve another card", req.Scratchcard, req.RegistrationAuthority),
-		ErrTypeScratchcardUsed, err)
+		ErrTypeScratchcardUsed, temporal.ApplicationErrorOptions{NonRetryable: true, Cause: err, Category: temporal.ApplicationErrorCategoryBenign})
 }
 
 // findOwnRequest looks up a request created with req's scratchcard for the
@@ -148,7 +149,7 @@ func (a *Uanataca) AwaitUanatacaRequest(ctx context.Context, pk int64) (uanataca
 		return r, err
 	}
 	if uanataca.OutcomeOf(r.Status) == uanataca.OutcomePending {
-		return r, temporal.NewApplicationError(fmt.Sprintf("request %d is %s, not final yet", pk, r.Status), ErrTypeNotFinal)
+		return r, notFinal(fmt.Sprintf("request %d is %s", pk, r.Status))
 	}
 	return r, nil
 }

@@ -27,8 +27,10 @@ const (
 	// in workflow history, whose payloads Temporal limits to 2 MB.
 	uanatacaMaxDocuments = 1536 << 10
 	// uanatacaCardAttempts bounds how often a card taken by a concurrent
-	// request is replaced by a fresh one before the issuance fails.
-	uanatacaCardAttempts = 5
+	// request is replaced by a fresh one before the issuance fails. Each
+	// round of a collision lets at least one contender through, so this
+	// many concurrent issuances on one RA always succeed.
+	uanatacaCardAttempts = 20
 )
 
 // UanatacaIssuanceInput starts a Uanataca issuance.

@@ -1,0 +1,127 @@
+package devstack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/rs/zerolog"
+	"go.temporal.io/sdk/client"
+
+	"github.com/certflow/certflow/internal/config"
+	"github.com/certflow/certflow/internal/logging"
+	"github.com/certflow/certflow/internal/sandbox/devpki"
+	uasandbox "github.com/certflow/certflow/internal/sandbox/uanataca"
+	"github.com/certflow/certflow/worker"
+)
+
+// Options configures a Stack: provider emulators and a worker wired to
+// them, on an already running Temporal.
+type Options struct {
+	// TemporalAddress is the Temporal frontend (host:port).
+	TemporalAddress string
+	// TaskQueue the worker polls; empty means the default.
+	TaskQueue string
+	// PKIDir holds the dev PKI (created when missing).
+	PKIDir string
+	// UanatacaAddr and HTTPAddr are where the emulator and the worker's
+	// HTTP server listen ("127.0.0.1:0" picks a free port).
+	UanatacaAddr, HTTPAddr string
+	// Uanataca configures the emulator. Its WebhookURL is set to the
+	// worker's ingress when empty, like the one URL Uanataca configures per
+	// RA in production.
+	Uanataca uasandbox.Options
+	// WebUIURL is printed in links.
+	WebUIURL string
+	// Log receives the worker's logs.
+	Log zerolog.Logger
+}
+
+// Stack is a running set of emulators and a worker.
+type Stack struct {
+	Client   client.Client
+	Uanataca *uasandbox.Server
+	// WebhookURL is the worker's Uanataca webhook endpoint.
+	WebhookURL string
+	// Config is the worker's configuration, as the worker runs it.
+	Config config.Worker
+	stop   context.CancelFunc
+	done   chan error
+}
+
+// Start starts the emulators, then the worker, and returns once the worker
+// polls its task queue.
+func Start(ctx context.Context, opts Options) (*Stack, error) {
+	pki, err := devpki.LoadOrGenerate(opts.PKIDir)
+	if err != nil {
+		return nil, fmt.Errorf("dev PKI in %s: %w", opts.PKIDir, err)
+	}
+	httpListener, err := net.Listen("tcp", opts.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("worker HTTP on %s: %w", opts.HTTPAddr, err)
+	}
+	s := &Stack{WebhookURL: "http://" + httpListener.Addr().String() + "/webhooks/uanataca", done: make(chan error, 1)}
+	uaOpts := opts.Uanataca
+	if uaOpts.WebhookURL == "" {
+		uaOpts.WebhookURL = s.WebhookURL
+	}
+	uaOpts.RequireClientCert = true
+	if s.Uanataca, err = uasandbox.Start(opts.UanatacaAddr, uaOpts, pki); err != nil {
+		httpListener.Close()
+		return nil, err
+	}
+	rao := uaOpts.RAO
+	if rao == (uasandbox.RAOCredentials{}) {
+		rao = uasandbox.DefaultRAO
+	}
+	raoID, _ := strconv.Atoi(rao.RAOID)
+	taskQueue := opts.TaskQueue
+	if taskQueue == "" {
+		taskQueue = "certflow"
+	}
+	s.Config = config.Worker{
+		Common:          config.Common{Log: config.Log{Level: "info", Format: "json"}, TaskQueue: taskQueue, WebUIURL: opts.WebUIURL},
+		HTTPAddr:        httpListener.Addr().String(),
+		ShutdownTimeout: 5 * time.Second,
+		Uanataca: config.Uanataca{
+			BaseURL: s.Uanataca.URL, CertFile: pki.ClientCertFile, KeyFile: pki.ClientKeyFile, CAFile: pki.CAFile,
+			Timeout: 10 * time.Second, RAOUsername: rao.Username, RAOPassword: rao.Password, RAOPIN: rao.PIN, RAOID: raoID,
+		},
+	}
+	s.Client, err = client.Dial(client.Options{HostPort: opts.TemporalAddress, Logger: logging.NewTemporal(opts.Log)})
+	if err != nil {
+		s.Uanataca.Close()
+		httpListener.Close()
+		return nil, fmt.Errorf("connecting to Temporal at %s: %w", opts.TemporalAddress, err)
+	}
+	w, err := worker.New(s.Config, s.Client, opts.Log)
+	if err != nil {
+		s.Close()
+		httpListener.Close()
+		return nil, err
+	}
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	s.stop = stop
+	go func() { s.done <- w.Run(runCtx, httpListener) }()
+	return s, nil
+}
+
+// Close stops the worker (letting running activities finish), then the
+// emulators, then the Temporal client.
+func (s *Stack) Close() error {
+	var errs []error
+	if s.stop != nil {
+		s.stop()
+		errs = append(errs, <-s.done)
+	}
+	if s.Uanataca != nil {
+		errs = append(errs, s.Uanataca.Close())
+	}
+	if s.Client != nil {
+		s.Client.Close()
+	}
+	return errors.Join(errs...)
+}
