@@ -17,6 +17,7 @@ import (
 
 	"github.com/google/uuid"
 	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
 	"github.com/certflow/certflow/internal/config"
@@ -134,10 +135,15 @@ func (c *CLI) start(ctx context.Context, id, workflowType, summary string, input
 		TaskQueue: c.Config.TaskQueue,
 		// A failed issuance may be started again under its ID; a running
 		// or successful one may not, so a retried start never duplicates.
-		WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
-		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		StaticSummary:            summary,
+		WorkflowIDReusePolicy:                    enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
+		WorkflowIDConflictPolicy:                 enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		StaticSummary:                            summary,
 	}, workflowType, input)
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &started) {
+		return fmt.Errorf("workflow %s already exists and is running or succeeded, so it was not started again; see `certflow status %s`", id, id)
+	}
 	if err != nil {
 		return fmt.Errorf("starting %s %s: %w", workflowType, id, err)
 	}
@@ -179,7 +185,7 @@ func (c *CLI) status(ctx context.Context, id string) error {
 	info := desc.GetWorkflowExecutionInfo()
 	rep := statusReport{
 		WorkflowID: id, RunID: info.GetExecution().GetRunId(), Type: info.GetType().GetName(),
-		ExecutionStatus: strings.TrimPrefix(info.GetStatus().String(), "WORKFLOW_EXECUTION_STATUS_"),
+		ExecutionStatus: info.GetStatus().String(),
 		StartTime:       info.GetStartTime().AsTime(), WebUI: c.uiLink(id),
 	}
 	if info.GetCloseTime() != nil {

@@ -31,6 +31,9 @@ type fakeRA struct {
 	nextCard int
 	calls    map[string]int
 	errs     map[string][]error
+	// lostAnswers makes that many creates store the request and then fail
+	// as if the answer was lost on the way back.
+	lostAnswers int
 }
 
 func newFakeRA() *fakeRA {
@@ -95,6 +98,10 @@ func (f *fakeRA) CreateRequest(_ context.Context, req uanataca.CreateRequest) (u
 	r := &uanataca.Request{PK: f.nextPK, Status: uanataca.StatusCreated, Profile: req.Profile, Email: req.Email,
 		Scratchcard: uanataca.FlexString(req.Scratchcard), RegistrationAuthority: uanataca.FlexString(req.RegistrationAuthority)}
 	f.requests[r.PK] = r
+	if f.lostAnswers > 0 {
+		f.lostAnswers--
+		return uanataca.Request{}, errors.New("read tcp: i/o timeout")
+	}
 	return *r, nil
 }
 
@@ -444,5 +451,43 @@ func TestUanatacaFailedUploadCancelsRequest(t *testing.T) {
 	}
 	if env.ra.status(46761) != uanataca.StatusCancelled {
 		t.Fatalf("request left %s at the RA after the failure, want CANCELLED", env.ra.status(46761))
+	}
+}
+
+func TestUanatacaCreateRetriedAfterLostAnswerMakesOneRequest(t *testing.T) {
+	env := newIssuanceEnv(t, nil)
+	env.ra.lostAnswers = 1
+	env.at(time.Hour, uanataca.StatusIssued, true)
+	env.ExecuteWorkflow(UanatacaIssuance, validIssuance())
+
+	res, err := env.result(t)
+	if err != nil {
+		t.Fatalf("workflow failed: %v", err)
+	}
+	if len(env.ra.requests) != 1 || env.ra.count("create") != 1 || res.PK != 46761 {
+		t.Fatalf("%d requests after %d creates (result pk %d); the retry must find the stored request, not create another",
+			len(env.ra.requests), env.ra.count("create"), res.PK)
+	}
+}
+
+func TestUanatacaCardUsedByAnotherApplicantIsNotAdopted(t *testing.T) {
+	env := newIssuanceEnv(t, nil)
+	// Another applicant's request already holds the card certflow will
+	// reserve first.
+	env.ra.requests[100] = &uanataca.Request{PK: 100, Status: uanataca.StatusCreated, Profile: "PFnubeAFCiudadano",
+		Email: "someone.else@example.com", Scratchcard: "1256949", RegistrationAuthority: "121"}
+	env.ra.script("create", &provider.Error{Provider: "uanataca", StatusCode: http.StatusInternalServerError, Message: "Invalid ScratchCard"})
+	env.RegisterDelayedCallback(func() {
+		env.ra.set(46761, uanataca.StatusIssued)
+		env.SignalWorkflow(SignalWebhook, UanatacaWebhook{PK: 46761, Status: uanataca.StatusIssued})
+	}, time.Hour)
+	env.ExecuteWorkflow(UanatacaIssuance, validIssuance())
+
+	res, err := env.result(t)
+	if err != nil {
+		t.Fatalf("workflow failed: %v", err)
+	}
+	if res.PK == 100 || res.Scratchcard != "1256950" {
+		t.Fatalf("result %+v: adopted another applicant's request instead of reserving a new card", res)
 	}
 }

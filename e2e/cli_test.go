@@ -1,0 +1,156 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/certflow/certflow/internal/config"
+	"github.com/certflow/certflow/internal/devstack"
+	uasandbox "github.com/certflow/certflow/internal/sandbox/uanataca"
+	"github.com/certflow/certflow/starter"
+	"github.com/certflow/certflow/workflows"
+)
+
+// cli runs the starter CLI against the stack and returns its exit code
+// and output.
+func cli(t *testing.T, s *devstack.Stack, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	c := &starter.CLI{
+		Out: &out, Err: &errOut,
+		Config: config.Common{TaskQueue: s.Config.TaskQueue, WebUIURL: "http://localhost:8233"},
+		Dial: func() (client.Client, error) {
+			return client.NewClientFromExisting(s.Client, client.Options{})
+		},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	code := c.Run(ctx, args)
+	return code, out.String(), errOut.String()
+}
+
+type statusOutput struct {
+	ExecutionStatus string           `json:"execution_status"`
+	Status          workflows.Status `json:"status"`
+	Result          json.RawMessage  `json:"result"`
+	Failure         string           `json:"failure"`
+}
+
+func status(t *testing.T, s *devstack.Stack, id string) statusOutput {
+	t.Helper()
+	code, out, errOut := cli(t, s, "status", id)
+	if code != starter.ExitOK {
+		t.Fatalf("status %s exited %d: %s", id, code, errOut)
+	}
+	var st statusOutput
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("status output is not JSON: %v\n%s", err, out)
+	}
+	return st
+}
+
+func TestCLIStartWaitAndStatus(t *testing.T) {
+	s := startStack(t, uasandbox.Options{RAs: map[string]int{"121": 10}, IssueAfter: 300 * time.Millisecond})
+	example := filepath.Join("..", "examples", "uanataca-issuance.json")
+	// The example's documents are uploaded and certflow approves them.
+	code, out, errOut := cli(t, s, "start", "uanataca", "-f", example, "-validity-time", "730", "-id", "cli-wait", "--wait")
+	if code != starter.ExitOK {
+		t.Fatalf("start exited %d: %s", code, errOut)
+	}
+	for _, want := range []string{"workflow_id: cli-wait", "web_ui: http://localhost:8233/namespaces/default/workflows/cli-wait", `"status": "ISSUED"`, `"approved": true`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("start output lacks %q:\n%s", want, out)
+		}
+	}
+	st := status(t, s, "cli-wait")
+	if st.ExecutionStatus != "Completed" || st.Status.Stage != workflows.StageCompleted || st.Status.ProviderStatus != "ISSUED" || len(st.Result) == 0 {
+		t.Fatalf("status after completion = %+v", st)
+	}
+
+	// Starting the same ID again must not create a second issuance.
+	if code, _, errOut := cli(t, s, "start", "uanataca", "-f", example, "-id", "cli-wait"); code != starter.ExitFailed || !strings.Contains(errOut, "cli-wait") {
+		t.Fatalf("second start of a completed issuance exited %d (%s); want 1 naming the workflow", code, errOut)
+	}
+}
+
+func TestCLICancelCancelsAtProvider(t *testing.T) {
+	// No automatic approval or issuance: the request waits until cancelled.
+	s := startStack(t, uasandbox.Options{RAs: map[string]int{"121": 10}})
+	code, _, errOut := cli(t, s, "start", "uanataca", "-id", "cli-cancel",
+		"-profile", "PFnubeAFCiudadano", "-ra", "121", "-validity-time", "365", "-secure-element", "2",
+		"-given-name", "Ana", "-surname-1", "Ruiz", "-email", "ana@example.com", "-phone", "+34600112233",
+		"-serial-number", "12345678Z", "-id-document-type", "IDC", "-id-document-country", "ES")
+	if code != starter.ExitOK {
+		t.Fatalf("start exited %d: %s", code, errOut)
+	}
+	var st statusOutput
+	deadline := time.Now().Add(30 * time.Second)
+	for st.Status.Stage != workflows.StageAwaiting && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+		st = status(t, s, "cli-cancel")
+	}
+	if st.Status.Stage != workflows.StageAwaiting || st.Status.ProviderRef == "" || st.Status.Deadline.IsZero() {
+		t.Fatalf("status while waiting = %+v", st.Status)
+	}
+	if code, _, errOut := cli(t, s, "cancel", "cli-cancel"); code != starter.ExitOK {
+		t.Fatalf("cancel exited %d: %s", code, errOut)
+	}
+	for st.ExecutionStatus == "Running" && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+		st = status(t, s, "cli-cancel")
+	}
+	if st.ExecutionStatus != "Canceled" || st.Status.Stage != workflows.StageCancelled {
+		t.Fatalf("status after cancel = %+v", st)
+	}
+	pk, _ := strconv.ParseInt(st.Status.ProviderRef, 10, 64)
+	if got, _ := s.Uanataca.Emulator.Status(pk); got != "CANCELLED" {
+		t.Fatalf("request %d is %s at the RA after the workflow was cancelled, want CANCELLED", pk, got)
+	}
+}
+
+func TestCLIRejectsBadCommandLines(t *testing.T) {
+	s := startStack(t, uasandbox.Options{RAs: map[string]int{"121": 1}})
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{nil, "no command"},
+		{[]string{"launch"}, "unknown command"},
+		{[]string{"start"}, "uanataca"},
+		{[]string{"status"}, "exactly one workflow ID"},
+		{[]string{"start", "uanataca", "-timeout", "soon"}, "duration"},
+		{[]string{"start", "uanataca", "-field", "novalue"}, "name=value"},
+	}
+	for _, tt := range tests {
+		code, _, errOut := cli(t, s, tt.args...)
+		if code != starter.ExitUsage || !strings.Contains(errOut, tt.want) {
+			t.Errorf("certflow %v exited %d with %q; want 2 mentioning %q", tt.args, code, errOut, tt.want)
+		}
+	}
+	// Invalid input reaches the workflow, which fails at once naming the field.
+	code, _, errOut := cli(t, s, "start", "uanataca", "--wait", "-profile", "PFnubeAFCiudadano", "-ra", "121", "-email", "nope")
+	if code != starter.ExitFailed || !strings.Contains(errOut, "InvalidInput") || !strings.Contains(errOut, "given_name") {
+		t.Errorf("invalid input exited %d with %q; want 1 and an InvalidInput error naming given_name", code, errOut)
+	}
+}
+
+func TestWorkerHealth(t *testing.T) {
+	s := startStack(t, uasandbox.Options{})
+	resp, err := http.Get(strings.TrimSuffix(s.WebhookURL, "/webhooks/uanataca") + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/healthz answered %d", resp.StatusCode)
+	}
+}
