@@ -9,11 +9,13 @@ TEMPORAL := .tools/bin/temporal
 
 ## dev: run the Temporal dev server + Web UI, the provider emulators and the worker until Ctrl-C
 dev: $(TEMPORAL)
-	go run ./cmd/certflow-dev
+	go build -o .tools/bin/certflow-dev ./cmd/certflow-dev
+	.tools/bin/certflow-dev
 
 ## demo: the same stack, one issuance end to end, then stop (exit 0 on success)
 demo: $(TEMPORAL)
-	go run ./cmd/certflow-dev -demo
+	go build -o .tools/bin/certflow-dev ./cmd/certflow-dev
+	.tools/bin/certflow-dev -demo
 
 ## test: formatting, vet, and every test (unit, emulator, end to end on a real dev server)
 test: $(TEMPORAL)
