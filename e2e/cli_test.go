@@ -59,9 +59,10 @@ func status(t *testing.T, s *devstack.Stack, id string) statusOutput {
 }
 
 func TestCLIStartWaitAndStatus(t *testing.T) {
-	s := startStack(t, uasandbox.Options{RAs: map[string]int{"121": 10}, IssueAfter: 300 * time.Millisecond})
+	s := startStack(t, uasandbox.Options{RAs: map[string]int{"121": 10}, IssueAfter: 300 * time.Millisecond, WebhookFormat: uasandbox.WebhookEvent})
 	example := filepath.Join("..", "examples", "uanataca-issuance.json")
-	// The example's documents are uploaded and certflow approves them.
+	// The example's documents are uploaded and certflow approves them; the
+	// emulator sends webhooks in the newer event format.
 	code, out, errOut := cli(t, s, "start", "uanataca", "-f", example, "-validity-time", "730", "-id", "cli-wait", "--wait")
 	if code != starter.ExitOK {
 		t.Fatalf("start exited %d: %s", code, errOut)

@@ -2,19 +2,12 @@ package uanataca_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"log"
-	"math/big"
 	"mime"
 	"mime/multipart"
 	"net"
@@ -31,6 +24,7 @@ import (
 
 	"github.com/certflow/certflow/internal/provider"
 	"github.com/certflow/certflow/internal/provider/uanataca"
+	"github.com/certflow/certflow/internal/sandbox/devpki"
 )
 
 // seen is one request as the test server received it.
@@ -747,14 +741,14 @@ func TestNewConfig(t *testing.T) {
 		wantErr []string // substrings; none means success
 	}{
 		{"plain", uanataca.Config{BaseURL: "https://api.sandbox.uanataca.com/api/v1"}, nil},
-		{"mutual TLS", uanataca.Config{BaseURL: "https://x/api/v1/", CertFile: pki.clientCert, KeyFile: pki.clientKey, CAFile: pki.ca}, nil},
+		{"mutual TLS", uanataca.Config{BaseURL: "https://x/api/v1/", CertFile: pki.ClientCertFile, KeyFile: pki.ClientKeyFile, CAFile: pki.CAFile}, nil},
 		{"no base URL", uanataca.Config{}, []string{"base URL"}},
 		{"relative base URL", uanataca.Config{BaseURL: "api/v1/"}, []string{"base URL"}},
-		{"missing key file", uanataca.Config{BaseURL: "https://x/", CertFile: pki.clientCert, KeyFile: missing}, []string{"UANATACA_KEY_FILE", missing}},
-		{"missing cert file", uanataca.Config{BaseURL: "https://x/", CertFile: missing, KeyFile: pki.clientKey}, []string{"UANATACA_CERT_FILE", missing}},
-		{"cert without key", uanataca.Config{BaseURL: "https://x/", CertFile: pki.clientCert}, []string{"UANATACA_KEY_FILE"}},
-		{"key without cert", uanataca.Config{BaseURL: "https://x/", KeyFile: pki.clientKey}, []string{"UANATACA_CERT_FILE"}},
-		{"mismatched pair", uanataca.Config{BaseURL: "https://x/", CertFile: pki.clientCert, KeyFile: pki.serverKey}, []string{"UANATACA_CERT_FILE", "UANATACA_KEY_FILE"}},
+		{"missing key file", uanataca.Config{BaseURL: "https://x/", CertFile: pki.ClientCertFile, KeyFile: missing}, []string{"UANATACA_KEY_FILE", missing}},
+		{"missing cert file", uanataca.Config{BaseURL: "https://x/", CertFile: missing, KeyFile: pki.ClientKeyFile}, []string{"UANATACA_CERT_FILE", missing}},
+		{"cert without key", uanataca.Config{BaseURL: "https://x/", CertFile: pki.ClientCertFile}, []string{"UANATACA_KEY_FILE"}},
+		{"key without cert", uanataca.Config{BaseURL: "https://x/", KeyFile: pki.ClientKeyFile}, []string{"UANATACA_CERT_FILE"}},
+		{"mismatched pair", uanataca.Config{BaseURL: "https://x/", CertFile: pki.ClientCertFile, KeyFile: pki.ServerKeyFile}, []string{"UANATACA_CERT_FILE", "UANATACA_KEY_FILE"}},
 		{"missing CA file", uanataca.Config{BaseURL: "https://x/", CAFile: missing}, []string{"UANATACA_CA_FILE", missing}},
 		{"CA file without PEM", uanataca.Config{BaseURL: "https://x/", CAFile: garbage}, []string{"UANATACA_CA_FILE", garbage}},
 	}
@@ -783,13 +777,10 @@ func TestNewConfig(t *testing.T) {
 // file; a client without a certificate fails the handshake.
 func TestMutualTLS(t *testing.T) {
 	pki := newTestPKI(t, t.TempDir())
-	serverPair, err := tls.LoadX509KeyPair(pki.serverCert, pki.serverKey)
+	serverTLS, err := pki.ServerTLSConfig(true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	caPEM, _ := os.ReadFile(pki.ca)
-	clientCAs := x509.NewCertPool()
-	clientCAs.AppendCertsFromPEM(caPEM)
 
 	peers := make(chan string, 10)
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -797,11 +788,7 @@ func TestMutualTLS(t *testing.T) {
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, requestJSON)
 	}))
-	srv.TLS = &tls.Config{
-		Certificates: []tls.Certificate{serverPair},
-		ClientAuth:   tls.RequireAndVerifyClientCert,
-		ClientCAs:    clientCAs,
-	}
+	srv.TLS = serverTLS
 	// The refused handshakes below are expected; keep them out of the output.
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	srv.StartTLS()
@@ -810,7 +797,7 @@ func TestMutualTLS(t *testing.T) {
 	// that name so hostname verification runs for real.
 	base := strings.Replace(srv.URL, "127.0.0.1", "localhost", 1) + "/api/v1/"
 
-	c, err := uanataca.New(uanataca.Config{BaseURL: base, CertFile: pki.clientCert, KeyFile: pki.clientKey, CAFile: pki.ca})
+	c, err := uanataca.New(uanataca.Config{BaseURL: base, CertFile: pki.ClientCertFile, KeyFile: pki.ClientKeyFile, CAFile: pki.CAFile})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -818,11 +805,11 @@ func TestMutualTLS(t *testing.T) {
 	if err != nil {
 		t.Fatalf("GetRequest over mutual TLS: %v", err)
 	}
-	if peer := <-peers; got.PK != 11223 || peer != "certflow API user" {
+	if peer := <-peers; got.PK != 11223 || peer != devpki.ClientCommonName {
 		t.Errorf("got %+v from peer %q", got, peer)
 	}
 
-	anonymous, err := uanataca.New(uanataca.Config{BaseURL: base, CAFile: pki.ca})
+	anonymous, err := uanataca.New(uanataca.Config{BaseURL: base, CAFile: pki.CAFile})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -831,7 +818,7 @@ func TestMutualTLS(t *testing.T) {
 		t.Fatalf("client without certificate: err = %v, want a handshake failure", err)
 	}
 
-	untrusting, err := uanataca.New(uanataca.Config{BaseURL: base, CertFile: pki.clientCert, KeyFile: pki.clientKey})
+	untrusting, err := uanataca.New(uanataca.Config{BaseURL: base, CertFile: pki.ClientCertFile, KeyFile: pki.ClientKeyFile})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -842,87 +829,13 @@ func TestMutualTLS(t *testing.T) {
 	}
 }
 
-// testPKI is a throw-away CA with a server and a client certificate, as
-// PEM files.
-type testPKI struct {
-	ca, serverCert, serverKey, clientCert, clientKey string
-}
-
-func newTestPKI(t *testing.T, dir string) testPKI {
+// newTestPKI generates the dev PKI (CA, server and client certificates as
+// PEM files) into dir.
+func newTestPKI(t *testing.T, dir string) *devpki.PKI {
 	t.Helper()
-	now := time.Now()
-	caKey := newKey(t)
-	caTmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "certflow test CA"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	pki, err := devpki.Generate(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	caCert, _ := x509.ParseCertificate(caDER)
-
-	issue := func(serial int64, cn string, usage x509.ExtKeyUsage, dns []string) ([]byte, *ecdsa.PrivateKey) {
-		key := newKey(t)
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(serial),
-			Subject:      pkix.Name{CommonName: cn},
-			NotBefore:    now.Add(-time.Hour),
-			NotAfter:     now.Add(time.Hour),
-			KeyUsage:     x509.KeyUsageDigitalSignature,
-			ExtKeyUsage:  []x509.ExtKeyUsage{usage},
-			DNSNames:     dns,
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return der, key
-	}
-	serverDER, serverKey := issue(2, "localhost", x509.ExtKeyUsageServerAuth, []string{"localhost"})
-	clientDER, clientKey := issue(3, "certflow API user", x509.ExtKeyUsageClientAuth, nil)
-
-	p := testPKI{
-		ca:         filepath.Join(dir, "ca.pem"),
-		serverCert: filepath.Join(dir, "server.pem"),
-		serverKey:  filepath.Join(dir, "server-key.pem"),
-		clientCert: filepath.Join(dir, "client.pem"),
-		clientKey:  filepath.Join(dir, "client-key.pem"),
-	}
-	writePEM(t, p.ca, "CERTIFICATE", caDER)
-	writePEM(t, p.serverCert, "CERTIFICATE", serverDER)
-	writePEM(t, p.serverKey, "PRIVATE KEY", marshalKey(t, serverKey))
-	writePEM(t, p.clientCert, "CERTIFICATE", clientDER)
-	writePEM(t, p.clientKey, "PRIVATE KEY", marshalKey(t, clientKey))
-	return p
-}
-
-func newKey(t *testing.T) *ecdsa.PrivateKey {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return key
-}
-
-func marshalKey(t *testing.T, key *ecdsa.PrivateKey) []byte {
-	t.Helper()
-	der, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return der
-}
-
-func writePEM(t *testing.T, path, blockType string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: blockType, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	return pki
 }
