@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/certflow/certflow/internal/validate"
 )
 
 // validCloudRequest is a complete PFnubeAFCiudadano request, as certflow
@@ -33,59 +35,59 @@ func TestValidate(t *testing.T) {
 	tests := []struct {
 		name   string
 		change func(*CreateRequest)
-		want   []FieldProblem // nil: the request is valid
+		want   []validate.Problem // nil: the request is valid
 	}{
 		{"valid", func(*CreateRequest) {}, nil},
 		{"valid with country_name and videoid_mode", func(r *CreateRequest) {
 			r.CountryName, r.PaperlessMode, r.VideoIDMode = "PE", 0, 1
 		}, nil},
 		{"missing given_name", func(r *CreateRequest) { r.GivenName = "" },
-			[]FieldProblem{{"given_name", "missing; profile PFnubeAFCiudadano requires it"}}},
+			[]validate.Problem{{Field: "given_name", Problem: "missing; profile PFnubeAFCiudadano requires it"}}},
 		{"missing validity_time", func(r *CreateRequest) { r.ValidityTime = 0 },
-			[]FieldProblem{{"validity_time", "missing; profile PFnubeAFCiudadano requires it"}}},
+			[]validate.Problem{{Field: "validity_time", Problem: "missing; profile PFnubeAFCiudadano requires it"}}},
 		{"mandatory field given in Extra", func(r *CreateRequest) {
 			r.GivenName = ""
 			r.Extra = map[string]string{"given_name": "Zuriñe"}
 		}, nil},
 		{"bad email", func(r *CreateRequest) { r.Email = "zurine.etxeberria.example.es" },
-			[]FieldProblem{{"email", "not a valid address (want local@domain, without a display name)"}}},
+			[]validate.Problem{{Field: "email", Problem: "not a valid address (want local@domain, without a display name)"}}},
 		{"email with display name", func(r *CreateRequest) { r.Email = "Zuriñe <zurine@example.es>" },
-			[]FieldProblem{{"email", "not a valid address (want local@domain, without a display name)"}}},
+			[]validate.Problem{{Field: "email", Problem: "not a valid address (want local@domain, without a display name)"}}},
 		{"bad optional organization_email", func(r *CreateRequest) {
 			r.Extra = map[string]string{"organization_email": "@example.es"}
-		}, []FieldProblem{{"organization_email", "not a valid address (want local@domain, without a display name)"}}},
+		}, []validate.Problem{{Field: "organization_email", Problem: "not a valid address (want local@domain, without a display name)"}}},
 		{"phone without +", func(r *CreateRequest) { r.MobilePhoneNumber = "34600112233" },
-			[]FieldProblem{{"mobile_phone_number", "not an E.164 number (want + and 8 to 15 digits, e.g. +34600112233)"}}},
+			[]validate.Problem{{Field: "mobile_phone_number", Problem: "not an E.164 number (want + and 8 to 15 digits, e.g. +34600112233)"}}},
 		{"phone with spaces", func(r *CreateRequest) { r.MobilePhoneNumber = "+34 600 112 233" },
-			[]FieldProblem{{"mobile_phone_number", "not an E.164 number (want + and 8 to 15 digits, e.g. +34600112233)"}}},
+			[]validate.Problem{{Field: "mobile_phone_number", Problem: "not an E.164 number (want + and 8 to 15 digits, e.g. +34600112233)"}}},
 		{"phone too long", func(r *CreateRequest) { r.MobilePhoneNumber = "+3460011223344556" },
-			[]FieldProblem{{"mobile_phone_number", "not an E.164 number (want + and 8 to 15 digits, e.g. +34600112233)"}}},
+			[]validate.Problem{{Field: "mobile_phone_number", Problem: "not an E.164 number (want + and 8 to 15 digits, e.g. +34600112233)"}}},
 		{"lowercase country", func(r *CreateRequest) { r.IDDocumentCountry = "es" },
-			[]FieldProblem{{"id_document_country", `"es" is not upper case; use "ES"`}}},
+			[]validate.Problem{{Field: "id_document_country", Problem: `"es" is not upper case; use "ES"`}}},
 		{"unassigned country", func(r *CreateRequest) { r.IDDocumentCountry = "XK" },
-			[]FieldProblem{{"id_document_country", `"XK" is not an ISO 3166-1 alpha-2 country code (want two upper-case letters such as ES)`}}},
+			[]validate.Problem{{Field: "id_document_country", Problem: `"XK" is not an ISO 3166-1 alpha-2 country code (want two upper-case letters such as ES)`}}},
 		{"unknown country_name", func(r *CreateRequest) { r.CountryName = "Spain" },
-			[]FieldProblem{{"country_name", `"Spain" is not an ISO 3166-1 alpha-2 country code (want two upper-case letters such as ES)`}}},
+			[]validate.Problem{{Field: "country_name", Problem: `"Spain" is not an ISO 3166-1 alpha-2 country code (want two upper-case letters such as ES)`}}},
 		{"validity_time 7", func(r *CreateRequest) { r.ValidityTime = 7 },
-			[]FieldProblem{{"validity_time", "7 is not allowed for profile PFnubeAFCiudadano; use one of 1, 3, 365, 730, 1095, 1825"}}},
+			[]validate.Problem{{Field: "validity_time", Problem: "7 is not allowed for profile PFnubeAFCiudadano; use one of 1, 3, 365, 730, 1095, 1825"}}},
 		{"secure_element 1 on a cloud-only profile", func(r *CreateRequest) { r.SecureElement = "1" },
-			[]FieldProblem{{"secure_element", `"1" is not allowed for profile PFnubeAFCiudadano; use 2`}}},
+			[]validate.Problem{{Field: "secure_element", Problem: `"1" is not allowed for profile PFnubeAFCiudadano; use 2`}}},
 		{"id_document_type XYZ", func(r *CreateRequest) { r.IDDocumentType = "XYZ" },
-			[]FieldProblem{{"id_document_type", `"XYZ" is not allowed for profile PFnubeAFCiudadano; use one of IDC, PAS, PNO, TIN`}}},
+			[]validate.Problem{{Field: "id_document_type", Problem: `"XYZ" is not allowed for profile PFnubeAFCiudadano; use one of IDC, PAS, PNO, TIN`}}},
 		{"unknown profile", func(r *CreateRequest) { r.Profile = "PFnubeAFCiudadana" },
-			[]FieldProblem{{"profile", `unknown profile "PFnubeAFCiudadana"; see the Certificate Profiles section of the Uanataca guide`}}},
+			[]validate.Problem{{Field: "profile", Problem: `unknown profile "PFnubeAFCiudadana"; see the Certificate Profiles section of the Uanataca guide`}}},
 		{"missing profile", func(r *CreateRequest) { r.Profile = "" },
-			[]FieldProblem{{"profile", "missing; see the Certificate Profiles section of the Uanataca guide"}}},
+			[]validate.Problem{{Field: "profile", Problem: "missing; see the Certificate Profiles section of the Uanataca guide"}}},
 		{"non-digit registration_authority", func(r *CreateRequest) { r.RegistrationAuthority = "RA-121" },
-			[]FieldProblem{{"registration_authority", `"RA-121" is not a number (want the RA's numeric id)`}}},
+			[]validate.Problem{{Field: "registration_authority", Problem: `"RA-121" is not a number (want the RA's numeric id)`}}},
 		{"paperless_mode 2", func(r *CreateRequest) { r.PaperlessMode = 2 },
-			[]FieldProblem{{"paperless_mode", "2 is not allowed; use 0 or 1"}}},
+			[]validate.Problem{{Field: "paperless_mode", Problem: "2 is not allowed; use 0 or 1"}}},
 		{"videoid_mode -1", func(r *CreateRequest) { r.VideoIDMode = -1 },
-			[]FieldProblem{{"videoid_mode", "-1 is not allowed; use 0 or 1"}}},
+			[]validate.Problem{{Field: "videoid_mode", Problem: "-1 is not allowed; use 0 or 1"}}},
 		{"relative webhook_url", func(r *CreateRequest) { r.WebhookURL = "/hooks/uanataca" },
-			[]FieldProblem{{"webhook_url", "not an absolute http or https URL"}}},
+			[]validate.Problem{{Field: "webhook_url", Problem: "not an absolute http or https URL"}}},
 		{"ftp webhook_url", func(r *CreateRequest) { r.WebhookURL = "ftp://certflow.example.com/hooks" },
-			[]FieldProblem{{"webhook_url", "not an absolute http or https URL"}}},
+			[]validate.Problem{{Field: "webhook_url", Problem: "not an absolute http or https URL"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -100,18 +102,18 @@ func TestValidate(t *testing.T) {
 }
 
 // problemsOf returns the problems of a Validate result, failing the test if
-// the error is not a *ValidationError.
-func problemsOf(t *testing.T, err error) []FieldProblem {
+// the error is not a *validate.Error.
+func problemsOf(t *testing.T, err error) []validate.Problem {
 	t.Helper()
 	if err == nil {
 		return nil
 	}
-	var verr *ValidationError
+	var verr *validate.Error
 	if !errors.As(err, &verr) {
-		t.Fatalf("Validate() = %T %v, want *ValidationError", err, err)
+		t.Fatalf("Validate() = %T %v, want *validate.Error", err, err)
 	}
 	if len(verr.Problems) == 0 {
-		t.Fatal("ValidationError without problems")
+		t.Fatal("validate.Error without problems")
 	}
 	return verr.Problems
 }
@@ -279,22 +281,6 @@ func TestEveryProfileCanBeSatisfied(t *testing.T) {
 		}
 		if err := r.Validate(); err != nil {
 			t.Errorf("%s: %v", name, err)
-		}
-	}
-}
-
-func TestCountryCodes(t *testing.T) {
-	if n := len(countrySet); n != 249 {
-		t.Errorf("%d country codes, ISO 3166-1 assigns 249", n)
-	}
-	for _, c := range []string{"ES", "PE", "GB", "SS", "BQ"} {
-		if !isCountryCode(c) {
-			t.Errorf("%s rejected", c)
-		}
-	}
-	for _, c := range []string{"es", "UK", "EU", "XK", "E", "ESP", ""} {
-		if isCountryCode(c) {
-			t.Errorf("%q accepted", c)
 		}
 	}
 }
