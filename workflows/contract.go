@@ -67,10 +67,14 @@ const (
 // Error types of the failures certflow workflows end with; callers match on
 // them. Activity error types are in package activities.
 const (
-	ErrTypeInvalidInput       = "InvalidInput"
-	ErrTypeDeadlineExceeded   = "DeadlineExceeded"
-	ErrTypeRequestCancelled   = "RequestCancelledAtProvider"
-	ErrTypeIdentificationFail = "VideoIdentificationFailed"
+	ErrTypeInvalidInput      = "InvalidInput"
+	ErrTypeDeadlineExceeded  = "DeadlineExceeded"
+	ErrTypeRequestCancelled  = "RequestCancelledAtProvider"
+	ErrTypeExpiredAtProvider = "ExpiredAtProvider"
+	// Failures at the provider, by lifecycle.
+	ErrTypeVideoIDFailed          = "VideoIdentificationFailed"
+	ErrTypeRegistrationFailed     = "RegistrationFailed"
+	ErrTypeIdentificationRejected = "IdentificationRejected"
 )
 
 // Duration is a time span in workflow inputs. It reads and writes as a

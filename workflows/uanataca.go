@@ -136,19 +136,17 @@ func UanatacaIssuance(ctx workflow.Context, in UanatacaIssuanceInput) (*Uanataca
 	t.providerStatus(req.Status)
 
 	var ua *activities.Uanataca
-	end := endFinal
-	final := req
-	if ctx.Err() != nil {
-		end = endCancelled
-	} else if err := submitUanatacaDocuments(ctx, t, in.Documents, res); err != nil {
-		if !isCancellation(ctx, err) {
-			return nil, failAfterCompensation(ctx, t, res, err)
-		}
-		end = endCancelled
+	result := func(r uanataca.Request) *UanatacaIssuanceResult {
+		res.Status, res.CertificateSet = r.Status, r.CertificateSet
+		return res
 	}
-	if end == endFinal {
-		t.stage(StageAwaiting)
-		final, end, err = awaitFinal(ctx, wait[uanataca.Request, UanatacaWebhook]{
+	final, err := follow(ctx, t, lifecycle[uanataca.Request, UanatacaWebhook]{
+		provider: ProviderUanataca,
+		ref:      fmt.Sprintf("request %d", req.PK),
+		prepare: func(ctx workflow.Context) error {
+			return submitUanatacaDocuments(ctx, t, in.Documents, res)
+		},
+		wait: wait[uanataca.Request, UanatacaWebhook]{
 			deadline: deadline,
 			poll: func(ctx workflow.Context) workflow.Future {
 				every := in.PollInterval.or(uanatacaDefaultPoll)
@@ -162,29 +160,36 @@ func UanatacaIssuance(ctx workflow.Context, in UanatacaIssuanceInput) (*Uanataca
 			hintKey:  func(h UanatacaWebhook) string { return h.Status },
 			stateKey: func(r uanataca.Request) string { return r.Status },
 			observe:  func(r uanataca.Request) { t.providerStatus(r.Status) },
-		})
-		if err != nil {
-			return nil, failAfterCompensation(ctx, t, res, err)
-		}
-	}
-	if end != endFinal {
-		final, err = compensate(ctx, t, func(ctx workflow.Context) (r uanataca.Request, err error) {
+		},
+		cancel: func(ctx workflow.Context) (r uanataca.Request, err error) {
 			err = workflow.ExecuteActivity(ctx, ua.CancelUanatacaRequest, req.PK).Get(ctx, &r)
 			return r, err
-		})
-		if err != nil {
-			t.stage(StageFailed)
-			return nil, fmt.Errorf("cancelling request %d at Uanataca failed; cancel it in the RA: %w", req.PK, err)
-		}
-		t.providerStatus(final.Status)
+		},
+		judge:    judgeUanataca,
+		failType: ErrTypeVideoIDFailed,
+		details:  func(r uanataca.Request) any { return result(r) },
+	})
+	if err != nil {
+		return nil, err
 	}
-	return finishUanataca(t, res, final, end)
+	return result(final), nil
+}
+
+// judgeUanataca maps a request status to its lifecycle outcome.
+func judgeUanataca(r uanataca.Request) (outcome, string) {
+	switch uanataca.OutcomeOf(r.Status) {
+	case uanataca.OutcomeIssued:
+		return outcomeSucceeded, r.Status
+	case uanataca.OutcomeCancelled:
+		return outcomeCancelledAtProvider, r.Status
+	case uanataca.OutcomeVideoFailed:
+		return outcomeFailedAtProvider, r.Status
+	}
+	return outcomePending, r.Status
 }
 
 // createUanatacaRequest reserves a card and creates the request, replacing
-// a card that a concurrent request took. The create runs in a disconnected
-// context: once sent it must be allowed to finish, so that a cancellation
-// arriving meanwhile still learns the pk and cancels the request.
+// a card that a concurrent request took.
 func createUanatacaRequest(ctx workflow.Context, t *tracker, body uanataca.CreateRequest) (uanataca.Request, error) {
 	var ua *activities.Uanataca
 	var lastErr error
@@ -196,9 +201,8 @@ func createUanatacaRequest(ctx workflow.Context, t *tracker, body uanataca.Creat
 		}
 		t.stage(StageCreating)
 		body.Scratchcard = string(card.SN)
-		dctx, _ := workflow.NewDisconnectedContext(ctx)
 		var req uanataca.Request
-		lastErr = workflow.ExecuteActivity(withCalls(dctx), ua.CreateUanatacaRequest, body).Get(dctx, &req)
+		lastErr = createOnce(ctx, ua.CreateUanatacaRequest, body, &req)
 		var appErr *temporal.ApplicationError
 		if errors.As(lastErr, &appErr) && appErr.Type() == activities.ErrTypeScratchcardUsed {
 			workflow.GetLogger(ctx).Warn("scratchcard taken by another request; reserving another", "scratchcard", body.Scratchcard)
@@ -230,48 +234,4 @@ func submitUanatacaDocuments(ctx workflow.Context, t *tracker, docs []uanataca.D
 		t.providerStatus(approval.Request.Status)
 	}
 	return nil
-}
-
-// failAfterCompensation cancels the request at Uanataca after a failure
-// that left it unattended, then reports the original failure.
-func failAfterCompensation(ctx workflow.Context, t *tracker, res *UanatacaIssuanceResult, cause error) error {
-	var ua *activities.Uanataca
-	if _, err := compensate(ctx, t, func(ctx workflow.Context) (r uanataca.Request, err error) {
-		err = workflow.ExecuteActivity(ctx, ua.CancelUanatacaRequest, res.PK).Get(ctx, &r)
-		return r, err
-	}); err != nil {
-		workflow.GetLogger(ctx).Error("cancelling the request at Uanataca failed; cancel it in the RA", "pk", res.PK, "error", err)
-	}
-	t.stage(StageFailed)
-	return cause
-}
-
-// finishUanataca turns the final request state into the workflow's outcome.
-func finishUanataca(t *tracker, res *UanatacaIssuanceResult, final uanataca.Request, end waitEnd) (*UanatacaIssuanceResult, error) {
-	res.Status = final.Status
-	res.CertificateSet = final.CertificateSet
-	switch uanataca.OutcomeOf(final.Status) {
-	case uanataca.OutcomeIssued:
-		t.stage(StageCompleted)
-		return res, nil
-	case uanataca.OutcomeVideoFailed:
-		t.stage(StageFailed)
-		return nil, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("request %d: video identification ended %s; start a new issuance", res.PK, final.Status),
-			ErrTypeIdentificationFail, nil, res)
-	}
-	switch end {
-	case endCancelled:
-		t.stage(StageCancelled)
-		return nil, temporal.NewCanceledError(res)
-	case endDeadline:
-		t.stage(StageExpired)
-		return nil, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("request %d: the applicant did not complete issuance before the deadline; the request was cancelled at Uanataca (status %s)", res.PK, final.Status),
-			ErrTypeDeadlineExceeded, nil, res)
-	}
-	t.stage(StageFailed)
-	return nil, temporal.NewNonRetryableApplicationError(
-		fmt.Sprintf("request %d was cancelled at Uanataca (status %s)", res.PK, final.Status),
-		ErrTypeRequestCancelled, nil, res)
 }
