@@ -144,24 +144,17 @@ func (a *Uanataca) GetUanatacaRequest(ctx context.Context, pk int64) (uanataca.R
 // retry policy then does the waiting between polls, which adds nothing to
 // workflow history however long the wait.
 func (a *Uanataca) AwaitUanatacaRequest(ctx context.Context, pk int64) (uanataca.Request, error) {
-	r, err := a.GetUanatacaRequest(ctx, pk)
-	if err != nil {
-		return r, err
-	}
-	if uanataca.OutcomeOf(r.Status) == uanataca.OutcomePending {
-		return r, notFinal(fmt.Sprintf("request %d is %s", pk, r.Status))
-	}
-	return r, nil
+	return pollUntilFinal(func() (uanataca.Request, error) { return a.GetUanatacaRequest(ctx, pk) },
+		func(r uanataca.Request) bool { return uanataca.OutcomeOf(r.Status) != uanataca.OutcomePending },
+		func(r uanataca.Request) string { return fmt.Sprintf("request %d is %s", pk, r.Status) })
 }
 
 // CancelUanatacaRequest cancels the request and returns its final state. A
 // request already issued or cancelled (412) or gone (404) is not an error:
 // the compensation reads and reports what the RA holds.
 func (a *Uanataca) CancelUanatacaRequest(ctx context.Context, pk int64) (uanataca.Request, error) {
-	if err := a.Client.CancelRequest(ctx, pk); err != nil && !alreadyFinal(err) {
-		return uanataca.Request{}, mapError(err)
-	}
-	return a.GetUanatacaRequest(ctx, pk)
+	return cancelThenRead(func() error { return a.Client.CancelRequest(ctx, pk) },
+		func() (uanataca.Request, error) { return a.GetUanatacaRequest(ctx, pk) })
 }
 
 // public strips the one personal field a Request carries before it enters

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"errors"
+	"math"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -126,6 +127,38 @@ func awaitFinal[S, H any](ctx workflow.Context, w wait[S, H]) (S, waitEnd, error
 	return last, end, err
 }
 
+// polling describes how a lifecycle reads its provider: the polling and
+// reading activities, their argument, and what a state says.
+type polling[S any] struct {
+	deadline     time.Time
+	first, every time.Duration
+	// await is the polling activity (completes once the state is final),
+	// get the single-read activity; both take arg.
+	await, get any
+	arg        any
+	final      func(S) bool
+	status     func(S) string
+}
+
+// pollingWait builds the wait of a lifecycle from its polling and the key
+// of its webhook hints.
+func pollingWait[S, H any](t *tracker, p polling[S], hintKey func(H) string) wait[S, H] {
+	return wait[S, H]{
+		deadline: p.deadline,
+		poll: func(ctx workflow.Context) workflow.Future {
+			return workflow.ExecuteActivity(withPolling(ctx, p.first, p.every, p.deadline), p.await, p.arg)
+		},
+		read: func(ctx workflow.Context) (s S, err error) {
+			err = workflow.ExecuteActivity(withCalls(ctx), p.get, p.arg).Get(ctx, &s)
+			return s, err
+		},
+		final:    p.final,
+		hintKey:  hintKey,
+		stateKey: p.status,
+		observe:  func(s S) { t.providerStatus(p.status(s)) },
+	}
+}
+
 // Activity options shared by every lifecycle.
 const (
 	// callTimeout bounds one provider call attempt.
@@ -151,19 +184,45 @@ func withCalls(ctx workflow.Context) workflow.Context {
 }
 
 // withPolling sets the options of a polling activity: each retry is one
-// poll, every interval, until the deadline (plus a margin, so the
-// workflow's own deadline timer decides first).
-func withPolling(ctx workflow.Context, interval time.Duration, deadline time.Time) workflow.Context {
+// poll, first after `first`, then backing off (doubling) to one every
+// `every`, until the deadline (plus a margin, so the workflow's own
+// deadline timer decides first). first == every polls at a fixed interval.
+func withPolling(ctx workflow.Context, first, every time.Duration, deadline time.Time) workflow.Context {
+	first = min(first, every)
+	backoff := 2.0
+	if first == every {
+		backoff = 1
+	}
+	window := deadline.Sub(workflow.Now(ctx)) + time.Hour
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout:    callTimeout,
-		ScheduleToCloseTimeout: deadline.Sub(workflow.Now(ctx)) + time.Hour,
+		ScheduleToCloseTimeout: window,
 		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:    interval,
-			BackoffCoefficient: 1,
-			MaximumInterval:    interval,
+			InitialInterval:    first,
+			BackoffCoefficient: backoff,
+			MaximumInterval:    every,
+			// More attempts than the window can hold, stated rather than
+			// left "unlimited", so the SDK's test environment (which caps
+			// unlimited retries) polls exactly as a real server does.
+			MaximumAttempts: int32(min(int64(window/first)+2, math.MaxInt32)),
 		},
 	})
 }
+
+// firstPoll is how soon a polled-only provider (no webhooks) is first
+// polled: a person who acts at once is noticed within minutes, and the
+// polls back off from there to the configured interval.
+const firstPoll = time.Minute
+
+// StatusHint is the webhook signal of providers that send no webhook of
+// their own: anything (an operator, a future webhook) may signal that the
+// status may have changed, which triggers one authoritative read.
+type StatusHint struct {
+	Status string `json:"status,omitempty"`
+}
+
+// key names the status a hint announces, so a repeated hint is read once.
+func (h StatusHint) key() string { return h.Status }
 
 // compensate runs the provider's cancel in a context that survives the
 // workflow's own cancellation, and returns the final state it reports.

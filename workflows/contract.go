@@ -28,7 +28,9 @@ const (
 
 // Provider names, as stored in the CertflowProvider search attribute.
 const (
-	ProviderUanataca = "uanataca"
+	ProviderUanataca   = "uanataca"
+	ProviderUniversign = "universign"
+	ProviderMasStack   = "masstack"
 )
 
 // Search attributes every workflow keeps current, so operators and the

@@ -16,9 +16,12 @@ type Status struct {
 	// Uanataca, the request pk), once known.
 	ProviderRef string `json:"provider_ref,omitempty"`
 	// ProviderStatus is the provider's last status read by the workflow.
-	ProviderStatus string    `json:"provider_status,omitempty"`
-	Deadline       time.Time `json:"deadline,omitzero"`
-	UpdatedAt      time.Time `json:"updated_at"`
+	ProviderStatus string `json:"provider_status,omitempty"`
+	// ActionURL is the link to send the person (Universign's registration
+	// session, MasStack's identification page), once known.
+	ActionURL string    `json:"action_url,omitempty"`
+	Deadline  time.Time `json:"deadline,omitzero"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // tracker keeps a workflow's Status, answers the status query with it, and
@@ -76,3 +79,9 @@ func (t *tracker) providerStatus(status string) {
 }
 
 func (t *tracker) deadline(d time.Time) { t.s.Deadline = d }
+
+// actionURL records the link the person must open.
+func (t *tracker) actionURL(u string) {
+	t.s.ActionURL = u
+	t.touch()
+}

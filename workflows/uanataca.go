@@ -21,7 +21,6 @@ const UanatacaIssuanceName = "UanatacaIssuance"
 const (
 	uanatacaDefaultTimeout = 30 * 24 * time.Hour
 	uanatacaDefaultPoll    = time.Hour
-	uanatacaMinPoll        = time.Second
 	uanatacaMaxTimeout     = 366 * 24 * time.Hour
 	// uanatacaMaxDocuments bounds the documents' total size: they travel
 	// in workflow history, whose payloads Temporal limits to 2 MB.
@@ -97,13 +96,7 @@ func (in UanatacaIssuanceInput) validate() error {
 	if total > uanatacaMaxDocuments {
 		problems = append(problems, fmt.Errorf("documents: %d bytes in all, more than the %d allowed; send smaller scans", total, uanatacaMaxDocuments))
 	}
-	if t := time.Duration(in.Timeout); t < 0 || t > uanatacaMaxTimeout || (t != 0 && t < time.Minute) {
-		problems = append(problems, fmt.Errorf("timeout %s: use between 1m and %s", t, uanatacaMaxTimeout))
-	}
-	if p := time.Duration(in.PollInterval); p != 0 && p < uanatacaMinPoll {
-		problems = append(problems, fmt.Errorf("poll_interval %s: use at least %s", p, uanatacaMinPoll))
-	}
-	return errors.Join(problems...)
+	return validateInput(errors.Join(problems...), in.Timeout, in.PollInterval, uanatacaMaxTimeout)
 }
 
 // UanatacaIssuance reserves a scratchcard, creates the RA request, submits
@@ -146,21 +139,16 @@ func UanatacaIssuance(ctx workflow.Context, in UanatacaIssuanceInput) (*Uanataca
 		prepare: func(ctx workflow.Context) error {
 			return submitUanatacaDocuments(ctx, t, in.Documents, res)
 		},
-		wait: wait[uanataca.Request, UanatacaWebhook]{
+		wait: pollingWait(t, polling[uanataca.Request]{
 			deadline: deadline,
-			poll: func(ctx workflow.Context) workflow.Future {
-				every := in.PollInterval.or(uanatacaDefaultPoll)
-				return workflow.ExecuteActivity(withPolling(ctx, every, deadline), ua.AwaitUanatacaRequest, req.PK)
-			},
-			read: func(ctx workflow.Context) (r uanataca.Request, err error) {
-				err = workflow.ExecuteActivity(withCalls(ctx), ua.GetUanatacaRequest, req.PK).Get(ctx, &r)
-				return r, err
-			},
+			first:    in.PollInterval.or(uanatacaDefaultPoll),
+			every:    in.PollInterval.or(uanatacaDefaultPoll),
+			await:    ua.AwaitUanatacaRequest,
+			get:      ua.GetUanatacaRequest,
+			arg:      req.PK,
 			final:    func(r uanataca.Request) bool { return uanataca.OutcomeOf(r.Status) != uanataca.OutcomePending },
-			hintKey:  func(h UanatacaWebhook) string { return h.Status },
-			stateKey: func(r uanataca.Request) string { return r.Status },
-			observe:  func(r uanataca.Request) { t.providerStatus(r.Status) },
-		},
+			status:   func(r uanataca.Request) string { return r.Status },
+		}, func(h UanatacaWebhook) string { return h.Status }),
 		cancel: func(ctx workflow.Context) (r uanataca.Request, err error) {
 			err = workflow.ExecuteActivity(ctx, ua.CancelUanatacaRequest, req.PK).Get(ctx, &r)
 			return r, err

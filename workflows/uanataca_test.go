@@ -22,44 +22,56 @@ import (
 	"github.com/certflow/certflow/internal/provider/uanataca"
 )
 
+// scripted counts a fake provider's calls by operation and returns the
+// errors a test scripted for them, in order. Fakes embed it.
+type scripted struct {
+	mu    sync.Mutex
+	calls map[string]int
+	errs  map[string][]error
+}
+
+// call counts op and returns its next scripted error; the caller holds mu.
+func (s *scripted) call(op string) error {
+	if s.calls == nil {
+		s.calls = map[string]int{}
+	}
+	s.calls[op]++
+	if q := s.errs[op]; len(q) > 0 {
+		s.errs[op] = q[1:]
+		return q[0]
+	}
+	return nil
+}
+
+func (s *scripted) script(op string, errs ...error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.errs == nil {
+		s.errs = map[string][]error{}
+	}
+	s.errs[op] = append(s.errs[op], errs...)
+}
+
+func (s *scripted) count(op string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls[op]
+}
+
 // fakeRA is an in-memory RA for workflow tests: requests whose status the
 // test moves, errors scripted per operation, and a count of every call.
 type fakeRA struct {
-	mu       sync.Mutex
+	scripted
 	requests map[int64]*uanataca.Request
 	nextPK   int64
 	nextCard int
-	calls    map[string]int
-	errs     map[string][]error
 	// lostAnswers makes that many creates store the request and then fail
 	// as if the answer was lost on the way back.
 	lostAnswers int
 }
 
 func newFakeRA() *fakeRA {
-	return &fakeRA{requests: map[int64]*uanataca.Request{}, nextPK: 46760, nextCard: 1256948, calls: map[string]int{}, errs: map[string][]error{}}
-}
-
-// call counts op and returns its next scripted error, if any.
-func (f *fakeRA) call(op string) error {
-	f.calls[op]++
-	if q := f.errs[op]; len(q) > 0 {
-		f.errs[op] = q[1:]
-		return q[0]
-	}
-	return nil
-}
-
-func (f *fakeRA) script(op string, errs ...error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.errs[op] = append(f.errs[op], errs...)
-}
-
-func (f *fakeRA) count(op string) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.calls[op]
+	return &fakeRA{requests: map[int64]*uanataca.Request{}, nextPK: 46760, nextCard: 1256948}
 }
 
 func (f *fakeRA) set(pk int64, status string) {
@@ -171,25 +183,60 @@ func validIssuance() UanatacaIssuanceInput {
 	}}
 }
 
-type issuanceEnv struct {
+// testEnv is a workflow test environment with quiet logs that records when
+// each activity type started (attempts included).
+type testEnv struct {
 	*testsuite.TestWorkflowEnvironment
-	ra      *fakeRA
 	started map[string][]time.Time
 }
 
-func newIssuanceEnv(t *testing.T, approval *uanataca.Approval) *issuanceEnv {
+func newTestEnv() *testEnv {
 	var s testsuite.WorkflowTestSuite
 	s.SetLogger(logging.NewTemporal(zerolog.Nop()))
-	env := &issuanceEnv{TestWorkflowEnvironment: s.NewTestWorkflowEnvironment(), ra: newFakeRA(), started: map[string][]time.Time{}}
-	env.RegisterWorkflow(UanatacaIssuance)
-	env.RegisterActivity(&activities.Uanataca{Client: env.ra, Approval: approval})
+	env := &testEnv{TestWorkflowEnvironment: s.NewTestWorkflowEnvironment(), started: map[string][]time.Time{}}
 	env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
 		env.started[info.ActivityType.Name] = append(env.started[info.ActivityType.Name], env.Now())
 	})
 	return env
 }
 
-// signal sends a webhook hint after moving the RA's request to status.
+// result returns the completed workflow's result in out, or its error.
+func (e *testEnv) result(t *testing.T, out any) error {
+	t.Helper()
+	if !e.IsWorkflowCompleted() {
+		t.Fatal("workflow did not complete")
+	}
+	return e.GetWorkflowResult(out)
+}
+
+// status queries the workflow's status.
+func (e *testEnv) status(t *testing.T) Status {
+	t.Helper()
+	v, err := e.QueryWorkflow(QueryStatus)
+	if err != nil {
+		t.Fatalf("status query: %v", err)
+	}
+	var st Status
+	if err := v.Get(&st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+type issuanceEnv struct {
+	*testEnv
+	ra *fakeRA
+}
+
+func newIssuanceEnv(t *testing.T, approval *uanataca.Approval) *issuanceEnv {
+	env := &issuanceEnv{testEnv: newTestEnv(), ra: newFakeRA()}
+	env.RegisterWorkflow(UanatacaIssuance)
+	env.RegisterActivity(&activities.Uanataca{Client: env.ra, Approval: approval})
+	return env
+}
+
+// at moves the RA's request to status after d, and signals a webhook hint
+// when hint is set.
 func (e *issuanceEnv) at(d time.Duration, status string, hint bool) {
 	e.RegisterDelayedCallback(func() {
 		e.ra.set(46761, status)
@@ -199,13 +246,10 @@ func (e *issuanceEnv) at(d time.Duration, status string, hint bool) {
 	}, d)
 }
 
-func (e *issuanceEnv) result(t *testing.T) (*UanatacaIssuanceResult, error) {
+func (e *issuanceEnv) issuance(t *testing.T) (*UanatacaIssuanceResult, error) {
 	t.Helper()
-	if !e.IsWorkflowCompleted() {
-		t.Fatal("workflow did not complete")
-	}
 	var res *UanatacaIssuanceResult
-	err := e.GetWorkflowResult(&res)
+	err := e.result(t, &res)
 	return res, err
 }
 
@@ -221,15 +265,7 @@ func TestUanatacaIssuedThroughWebhooks(t *testing.T) {
 	env := newIssuanceEnv(t, nil)
 	env.at(time.Minute, uanataca.StatusEnrollReady, true)
 	env.RegisterDelayedCallback(func() {
-		v, err := env.QueryWorkflow(QueryStatus)
-		if err != nil {
-			t.Errorf("status query: %v", err)
-			return
-		}
-		var st Status
-		if err := v.Get(&st); err != nil {
-			t.Error(err)
-		}
+		st := env.status(t)
 		if st.Stage != StageAwaiting || st.ProviderRef != "46761" || st.ProviderStatus != uanataca.StatusEnrollReady || st.Deadline.IsZero() {
 			t.Errorf("status mid-wait = %+v", st)
 		}
@@ -237,7 +273,7 @@ func TestUanatacaIssuedThroughWebhooks(t *testing.T) {
 	env.at(2*time.Minute, uanataca.StatusIssued, true)
 	env.ExecuteWorkflow(UanatacaIssuance, validIssuance())
 
-	res, err := env.result(t)
+	res, err := env.issuance(t)
 	if err != nil {
 		t.Fatalf("workflow failed: %v", err)
 	}
@@ -260,7 +296,7 @@ func TestUanatacaDuplicateWebhooksAreReadOnce(t *testing.T) {
 	env.at(2*time.Minute, uanataca.StatusIssued, true)
 	env.ExecuteWorkflow(UanatacaIssuance, validIssuance())
 
-	if _, err := env.result(t); err != nil {
+	if _, err := env.issuance(t); err != nil {
 		t.Fatalf("workflow failed: %v", err)
 	}
 	// One read per distinct status hinted (ENROLLREADY, ISSUED), plus the
@@ -277,7 +313,7 @@ func TestUanatacaLostWebhookFoundByPolling(t *testing.T) {
 	env.at(150*time.Minute, uanataca.StatusIssued, false)
 	env.ExecuteWorkflow(UanatacaIssuance, in)
 
-	res, err := env.result(t)
+	res, err := env.issuance(t)
 	if err != nil {
 		t.Fatalf("workflow failed: %v", err)
 	}
@@ -296,7 +332,7 @@ func TestUanatacaDeadlineCancelsAtProvider(t *testing.T) {
 	in.Timeout = Duration(3 * time.Hour)
 	env.ExecuteWorkflow(UanatacaIssuance, in)
 
-	_, err := env.result(t)
+	_, err := env.issuance(t)
 	if errorType(err) != ErrTypeDeadlineExceeded {
 		t.Fatalf("error = %v, want %s", err, ErrTypeDeadlineExceeded)
 	}
@@ -310,7 +346,7 @@ func TestUanatacaWorkflowCancelledCancelsAtProvider(t *testing.T) {
 	env.RegisterDelayedCallback(env.CancelWorkflow, 10*time.Minute)
 	env.ExecuteWorkflow(UanatacaIssuance, validIssuance())
 
-	_, err := env.result(t)
+	_, err := env.issuance(t)
 	var ce *temporal.CanceledError
 	if !errors.As(err, &ce) {
 		t.Fatalf("error = %v, want a cancellation", err)
@@ -328,7 +364,7 @@ func TestUanatacaCancelAfterIssuanceReportsIssued(t *testing.T) {
 	env.at(2*time.Hour, uanataca.StatusIssued, false)
 	env.ExecuteWorkflow(UanatacaIssuance, in)
 
-	res, err := env.result(t)
+	res, err := env.issuance(t)
 	if err != nil || res.Status != uanataca.StatusIssued {
 		t.Fatalf("result = %+v, %v; want ISSUED reported after the cancel found it issued (412)", res, err)
 	}
@@ -342,7 +378,7 @@ func TestUanatacaInvalidInputFailsWithoutCalls(t *testing.T) {
 	in.Documents = []uanataca.Document{{Type: "selfie"}}
 	env.ExecuteWorkflow(UanatacaIssuance, in)
 
-	_, err := env.result(t)
+	_, err := env.issuance(t)
 	if errorType(err) != ErrTypeInvalidInput {
 		t.Fatalf("error = %v, want %s", err, ErrTypeInvalidInput)
 	}
@@ -387,7 +423,7 @@ func TestUanatacaProviderErrors(t *testing.T) {
 			env.at(time.Hour, uanataca.StatusIssued, true)
 			env.ExecuteWorkflow(UanatacaIssuance, validIssuance())
 
-			_, err := env.result(t)
+			_, err := env.issuance(t)
 			if got := errorType(err); got != tt.wantErr {
 				t.Fatalf("error = %v (type %q), want type %q", err, got, tt.wantErr)
 			}
@@ -410,7 +446,7 @@ func TestUanatacaTakenScratchcardIsReplaced(t *testing.T) {
 	env.at(time.Hour, uanataca.StatusIssued, true)
 	env.ExecuteWorkflow(UanatacaIssuance, validIssuance())
 
-	res, err := env.result(t)
+	res, err := env.issuance(t)
 	if err != nil {
 		t.Fatalf("workflow failed: %v", err)
 	}
@@ -429,7 +465,7 @@ func TestUanatacaDocumentsUploadedAndApproved(t *testing.T) {
 	env.at(time.Hour, uanataca.StatusIssued, true)
 	env.ExecuteWorkflow(UanatacaIssuance, in)
 
-	res, err := env.result(t)
+	res, err := env.issuance(t)
 	if err != nil {
 		t.Fatalf("workflow failed: %v", err)
 	}
@@ -445,7 +481,7 @@ func TestUanatacaFailedUploadCancelsRequest(t *testing.T) {
 	in.Documents = []uanataca.Document{{Type: uanataca.DocumentFront, Filename: "front.jpg", Content: []byte("x")}}
 	env.ExecuteWorkflow(UanatacaIssuance, in)
 
-	_, err := env.result(t)
+	_, err := env.issuance(t)
 	if errorType(err) != activities.ErrTypeBadRequest {
 		t.Fatalf("error = %v, want %s", err, activities.ErrTypeBadRequest)
 	}
@@ -460,7 +496,7 @@ func TestUanatacaCreateRetriedAfterLostAnswerMakesOneRequest(t *testing.T) {
 	env.at(time.Hour, uanataca.StatusIssued, true)
 	env.ExecuteWorkflow(UanatacaIssuance, validIssuance())
 
-	res, err := env.result(t)
+	res, err := env.issuance(t)
 	if err != nil {
 		t.Fatalf("workflow failed: %v", err)
 	}
@@ -483,7 +519,7 @@ func TestUanatacaCardUsedByAnotherApplicantIsNotAdopted(t *testing.T) {
 	}, time.Hour)
 	env.ExecuteWorkflow(UanatacaIssuance, validIssuance())
 
-	res, err := env.result(t)
+	res, err := env.issuance(t)
 	if err != nil {
 		t.Fatalf("workflow failed: %v", err)
 	}

@@ -1,0 +1,53 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/certflow/certflow/internal/provider/universign"
+)
+
+// UniversignClient is what the registration activities need from the
+// Universign client.
+type UniversignClient interface {
+	CreateRegistration(ctx context.Context, r universign.CreateRegistration) (universign.Registration, error)
+	GetRegistration(ctx context.Context, id string) (universign.Registration, error)
+	CancelRegistration(ctx context.Context, id string) error
+}
+
+// Universign holds the activities of a Universign standalone registration.
+type Universign struct {
+	Client UniversignClient
+}
+
+// CreateUniversignRegistration creates the registration. Universign
+// documents no idempotency key and no way to list registrations, so a
+// create whose answer is lost is retried and may leave one orphan open
+// session; it expires unused after 7 days (README, "Idempotency").
+func (a *Universign) CreateUniversignRegistration(ctx context.Context, r universign.CreateRegistration) (universign.Registration, error) {
+	reg, err := a.Client.CreateRegistration(ctx, r)
+	return reg, mapError(err)
+}
+
+// GetUniversignRegistration reads the registration.
+func (a *Universign) GetUniversignRegistration(ctx context.Context, id string) (universign.Registration, error) {
+	reg, err := a.Client.GetRegistration(ctx, id)
+	return reg, mapError(err)
+}
+
+// AwaitUniversignRegistration returns the registration once its state is
+// final; until then its retry policy polls.
+func (a *Universign) AwaitUniversignRegistration(ctx context.Context, id string) (universign.Registration, error) {
+	return pollUntilFinal(func() (universign.Registration, error) { return a.GetUniversignRegistration(ctx, id) },
+		func(r universign.Registration) bool {
+			return universign.OutcomeOf(r.State) != universign.OutcomePending
+		},
+		func(r universign.Registration) string { return fmt.Sprintf("registration %s is %s", id, r.State) })
+}
+
+// CancelUniversignRegistration cancels the registration and returns its
+// final state.
+func (a *Universign) CancelUniversignRegistration(ctx context.Context, id string) (universign.Registration, error) {
+	return cancelThenRead(func() error { return a.Client.CancelRegistration(ctx, id) },
+		func() (universign.Registration, error) { return a.GetUniversignRegistration(ctx, id) })
+}

@@ -1,0 +1,203 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/internal/provider"
+	"github.com/certflow/certflow/internal/provider/masstack"
+)
+
+// fakeMasStack holds one identification whose status the test moves.
+type fakeMasStack struct {
+	scripted
+	idn     *masstack.Identification
+	reasons []string
+}
+
+func (f *fakeMasStack) CreateIdentification(_ context.Context, _ masstack.CreateIdentification) (masstack.Identification, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call("create"); err != nil {
+		return masstack.Identification{}, err
+	}
+	f.idn = &masstack.Identification{ID: "6f1c2a4e-0000-4000-8000-000000000001", Status: masstack.StatusPending, URL: "https://masstack.test/identify/6f1c"}
+	return *f.idn, nil
+}
+
+func (f *fakeMasStack) GetIdentification(_ context.Context, _ string) (masstack.Identification, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call("get"); err != nil {
+		return masstack.Identification{}, err
+	}
+	return *f.idn, nil
+}
+
+func (f *fakeMasStack) CancelIdentification(_ context.Context, _, reason string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call("cancel"); err != nil {
+		return err
+	}
+	f.reasons = append(f.reasons, reason)
+	if masstack.OutcomeOf(f.idn.Status) != masstack.OutcomePending {
+		return &provider.Error{Provider: "masstack", StatusCode: http.StatusConflict, Message: "identification is final"}
+	}
+	f.idn.Status = masstack.StatusCancelled
+	return nil
+}
+
+func (f *fakeMasStack) set(status string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.idn.Status = status
+}
+
+func newMasStackEnv() (*testEnv, *fakeMasStack) {
+	env, fake := newTestEnv(), &fakeMasStack{}
+	env.RegisterWorkflow(MasStackIdentification)
+	env.RegisterActivity(&activities.MasStack{Client: fake})
+	return env, fake
+}
+
+func validIdentification() MasStackIdentificationInput {
+	return MasStackIdentificationInput{Identification: masstack.CreateIdentification{
+		Name: "Ana", LastName: "Ruiz", ConfigurationName: "MEDIUM", ExpiresIn: "P30D",
+		IdentityDocument: masstack.IdentityDocument{DocumentNumber: "12345678Z", DocumentType: "NIF", Country: "ES"},
+		Scoring:          &masstack.Scoring{Provider: "INTERNAL"},
+	}}
+}
+
+func identificationResult(t *testing.T, env *testEnv) (*MasStackIdentificationResult, error) {
+	t.Helper()
+	var res *MasStackIdentificationResult
+	err := env.result(t, &res)
+	return res, err
+}
+
+func TestMasStackIdentificationCompletes(t *testing.T) {
+	env, fake := newMasStackEnv()
+	env.RegisterDelayedCallback(func() { fake.set(masstack.StatusInProgress) }, time.Hour)
+	env.RegisterDelayedCallback(func() { fake.set(masstack.StatusCompleted) }, 5*time.Hour)
+	env.ExecuteWorkflow(MasStackIdentification, validIdentification())
+
+	res, err := identificationResult(t, env)
+	if err != nil {
+		t.Fatalf("workflow failed: %v", err)
+	}
+	if res.Status != masstack.StatusCompleted || fake.count("cancel") != 0 {
+		t.Fatalf("result %+v, cancels %d", res, fake.count("cancel"))
+	}
+}
+
+func TestMasStackCancelledWorkflowCancelsWithReason(t *testing.T) {
+	tests := []struct {
+		name, reason, want string
+	}{
+		{"default reason", "", masstackDefaultReason},
+		{"caller's reason", "applicant withdrew", "applicant withdrew"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env, fake := newMasStackEnv()
+			in := validIdentification()
+			in.CancelReason = tt.reason
+			env.RegisterDelayedCallback(env.CancelWorkflow, 3*time.Hour)
+			env.ExecuteWorkflow(MasStackIdentification, in)
+
+			_, err := identificationResult(t, env)
+			var ce *temporal.CanceledError
+			if !errors.As(err, &ce) {
+				t.Fatalf("error = %v, want a cancellation", err)
+			}
+			if len(fake.reasons) != 1 || fake.reasons[0] != tt.want || fake.idn.Status != masstack.StatusCancelled {
+				t.Fatalf("cancel reasons %q, status %s; want one cancel with %q", fake.reasons, fake.idn.Status, tt.want)
+			}
+		})
+	}
+}
+
+func TestMasStackCancelAnswered409ReportsFinalState(t *testing.T) {
+	tests := []struct {
+		name       string
+		final      string
+		wantErr    string
+		wantStatus string
+	}{
+		{"completed meanwhile", masstack.StatusCompleted, "", masstack.StatusCompleted},
+		{"rejected meanwhile", masstack.StatusRejected, ErrTypeIdentificationRejected, masstack.StatusRejected},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env, fake := newMasStackEnv()
+			in := validIdentification()
+			in.Timeout = Duration(3 * time.Hour)
+			in.PollInterval = Duration(24 * time.Hour)
+			// The person finishes after the last poll before the deadline:
+			// only the cancel's 409 reveals it.
+			env.RegisterDelayedCallback(func() { fake.set(tt.final) }, 2*time.Hour+50*time.Minute)
+			env.ExecuteWorkflow(MasStackIdentification, in)
+
+			res, err := identificationResult(t, env)
+			if errorType(err) != tt.wantErr {
+				t.Fatalf("error = %v, want type %q", err, tt.wantErr)
+			}
+			if fake.count("cancel") != 1 {
+				t.Fatalf("cancel called %d times, want once", fake.count("cancel"))
+			}
+			if tt.wantErr == "" && res.Status != tt.wantStatus {
+				t.Fatalf("result %+v, want status %s", res, tt.wantStatus)
+			}
+		})
+	}
+}
+
+func TestMasStackIdentificationExpiresAtProvider(t *testing.T) {
+	env, fake := newMasStackEnv()
+	env.RegisterDelayedCallback(func() { fake.set(masstack.StatusExpired) }, 30*24*time.Hour)
+	env.ExecuteWorkflow(MasStackIdentification, validIdentification())
+
+	_, err := identificationResult(t, env)
+	if errorType(err) != ErrTypeExpiredAtProvider || fake.count("cancel") != 0 {
+		t.Fatalf("error = %v, cancels %d; want %s without a cancel", err, fake.count("cancel"), ErrTypeExpiredAtProvider)
+	}
+	// Thirty days of polling is one polling activity: its attempts are
+	// not history events. Count the activities the workflow scheduled:
+	// create, the poll (attempts share it), nothing else.
+	if polls := len(env.started["AwaitMasStackIdentification"]); polls < 30*24 {
+		t.Fatalf("%d polls in 30 days, want at least hourly", polls)
+	}
+	if n := len(env.started["CreateMasStackIdentification"]) + len(env.started["GetMasStackIdentification"]); n != 1 {
+		t.Fatalf("%d create/read activities, want only the create", n)
+	}
+}
+
+func TestMasStackInvalidInputFailsWithoutCalls(t *testing.T) {
+	env, fake := newMasStackEnv()
+	in := MasStackIdentificationInput{Identification: masstack.CreateIdentification{
+		IdentityDocument: masstack.IdentityDocument{DocumentType: "DNI", Country: "Spain"},
+		ExpiresIn:        "P45D", ConfigurationName: "ULTRA",
+	}}
+	env.ExecuteWorkflow(MasStackIdentification, in)
+
+	_, err := identificationResult(t, env)
+	if errorType(err) != ErrTypeInvalidInput {
+		t.Fatalf("error = %v, want %s", err, ErrTypeInvalidInput)
+	}
+	for _, want := range []string{"document_number", "document_type", "identity_document.country", "expires_in", "configuration_name"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not name %s", err, want)
+		}
+	}
+	if len(fake.calls) != 0 {
+		t.Fatalf("MasStack was called on invalid input: %v", fake.calls)
+	}
+}
