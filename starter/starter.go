@@ -34,11 +34,13 @@ const (
 const usage = `certflow — start and follow certflow workflows.
 
 Usage:
-  certflow start uanataca [-f request.json] [flags]   start a Uanataca certificate issuance
+  certflow start uanataca [-f input.json] [flags]     start a Uanataca certificate issuance
+  certflow start universign [-f input.json] [flags]   start a Universign standalone registration
+  certflow start masstack [-f input.json] [flags]     start a MasStack identity-document identification
   certflow status <workflow-id>                       print the workflow's state as JSON
   certflow cancel <workflow-id>                       cancel it (certflow cancels at the provider)
 
-Run 'certflow start uanataca -h' for the issuance flags.
+Run 'certflow start <kind> -h' for a kind's flags.
 Temporal is reached with the TEMPORAL_* settings (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, ...);
 CERTFLOW_TASK_QUEUE and CERTFLOW_WEB_UI_URL must match the worker's.
 `
@@ -82,10 +84,15 @@ func (c *CLI) run(ctx context.Context, args []string) error {
 	}
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "start":
-		if len(rest) == 0 || rest[0] != workflows.ProviderUanataca {
-			return usageError{"start needs a workflow kind: uanataca"}
+		kinds := map[string]func(context.Context, []string) error{
+			workflows.ProviderUanataca:   c.startUanataca,
+			workflows.ProviderUniversign: c.startUniversign,
+			workflows.ProviderMasStack:   c.startMasStack,
 		}
-		return c.startUanataca(ctx, rest[1:])
+		if len(rest) == 0 || kinds[rest[0]] == nil {
+			return usageError{"start needs a workflow kind: uanataca, universign or masstack"}
+		}
+		return kinds[rest[0]](ctx, rest[1:])
 	case "status":
 		id, err := oneID(cmd, rest)
 		if err != nil {

@@ -35,7 +35,32 @@ type Worker struct {
 	// after SIGTERM.
 	ShutdownTimeout time.Duration `envconfig:"CERTFLOW_SHUTDOWN_TIMEOUT" default:"30s"`
 	Uanataca        Uanataca
+	Universign      Universign
+	MasStack        MasStack
 }
+
+// Universign configures the Universign registrations client. Without an
+// API key the worker does not run Universign workflows' activities.
+type Universign struct {
+	BaseURL string        `envconfig:"UNIVERSIGN_BASE_URL" default:"https://api.universign.com"`
+	APIKey  string        `envconfig:"UNIVERSIGN_API_KEY"`
+	Timeout time.Duration `envconfig:"UNIVERSIGN_TIMEOUT" default:"30s"`
+}
+
+// MasStack configures the MasStack Documents client and its
+// service-account token flow. Without a service account the worker does
+// not run MasStack workflows' activities.
+type MasStack struct {
+	BaseURL            string        `envconfig:"MASSTACK_BASE_URL" default:"https://documents.masstack.com/v1"`
+	AuthURL            string        `envconfig:"MASSTACK_AUTH_URL"`
+	Audience           string        `envconfig:"MASSTACK_AUDIENCE"`
+	OrgID              string        `envconfig:"MASSTACK_ORG_ID"`
+	ServiceAccountFile string        `envconfig:"MASSTACK_SERVICE_ACCOUNT_FILE"`
+	Timeout            time.Duration `envconfig:"MASSTACK_TIMEOUT" default:"30s"`
+}
+
+// Enabled reports whether a MasStack service account is configured.
+func (m MasStack) Enabled() bool { return m.ServiceAccountFile != "" }
 
 // Uanataca configures the Uanataca RA client and the issuance activities.
 type Uanataca struct {
@@ -68,6 +93,9 @@ func LoadWorker() (Worker, error) {
 	}
 	if (w.Uanataca.CertFile == "") != (w.Uanataca.KeyFile == "") {
 		return w, fmt.Errorf("set both UANATACA_CERT_FILE and UANATACA_KEY_FILE for mutual TLS, or neither")
+	}
+	if w.MasStack.Enabled() && w.MasStack.OrgID == "" {
+		return w, fmt.Errorf("MASSTACK_SERVICE_ACCOUNT_FILE is set: also set MASSTACK_ORG_ID (the tenant, e.g. yoigo)")
 	}
 	if w.Uanataca.RAOUsername != "" && !w.Uanataca.ApprovalConfigured() {
 		return w, fmt.Errorf("UANATACA_RAO_USERNAME is set: also set UANATACA_RAO_PASSWORD, UANATACA_RAO_PIN and UANATACA_RAO_ID, or unset it to leave approval to an operator")

@@ -1,0 +1,39 @@
+package starter
+
+import (
+	"context"
+
+	"github.com/certflow/certflow/internal/provider/masstack"
+	"github.com/certflow/certflow/workflows"
+)
+
+func (c *CLI) startMasStack(ctx context.Context, args []string) error {
+	var in workflows.MasStackIdentificationInput
+	cmd, err := c.newStart(workflows.ProviderMasStack, args, &in, &in.Timeout, &in.PollInterval, "default expires_in + 1h")
+	if err != nil {
+		return err
+	}
+	r := &in.Identification
+	fs := cmd.fs
+	fs.StringVar(&r.Name, "name", r.Name, "the person's name")
+	fs.StringVar(&r.LastName, "last-name", r.LastName, "the person's last name")
+	fs.StringVar(&r.IdentityDocument.DocumentNumber, "document-number", r.IdentityDocument.DocumentNumber, "identity document number")
+	fs.StringVar(&r.IdentityDocument.DocumentType, "document-type", r.IdentityDocument.DocumentType, "NIF, NIE or PASSPORT")
+	fs.StringVar(&r.IdentityDocument.Country, "country", r.IdentityDocument.Country, "ISO 3166-1 alpha-2 country of the document")
+	fs.StringVar(&r.ConfigurationName, "configuration", r.ConfigurationName, "LOW, MEDIUM or HIGH")
+	fs.StringVar(&r.ExpiresIn, "expires-in", r.ExpiresIn, "the identification's validity, ISO-8601 (P7D), at most P30D")
+	scoring := ""
+	if r.Scoring != nil {
+		scoring = r.Scoring.Provider
+	}
+	fs.StringVar(&scoring, "scoring", scoring, "scoring provider: INTERNAL or EXTERNAL")
+	fs.StringVar(&in.CancelReason, "cancel-reason", in.CancelReason, "reason recorded at MasStack if certflow cancels")
+	if err := cmd.parse(args); err != nil {
+		return err
+	}
+	if scoring != "" {
+		r.Scoring = &masstack.Scoring{Provider: scoring}
+	}
+	var res workflows.MasStackIdentificationResult
+	return c.launch(ctx, cmd, workflows.MasStackIdentificationName, "MasStack identification · "+r.ConfigurationName, in, &res)
+}

@@ -1,0 +1,122 @@
+package starter
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/certflow/certflow/workflows"
+)
+
+// startCmd is one `certflow start <kind>` command. Its input is read from
+// the -f file first and its flags are bound to the input's fields, so a
+// flag overrides the file's field and an absent flag keeps it.
+type startCmd struct {
+	kind string
+	fs   *flag.FlagSet
+	id   *string
+	wait *bool
+}
+
+// newStart reads -f into input and declares the flags every start shares;
+// timeout and poll are the input's own fields.
+func (c *CLI) newStart(kind string, args []string, input any, timeout, poll *workflows.Duration, defaults string) (*startCmd, error) {
+	if path := fileFlag(args); path != "" {
+		if err := readJSON(path, input); err != nil {
+			return nil, err
+		}
+	}
+	fs := flag.NewFlagSet("certflow start "+kind, flag.ContinueOnError)
+	fs.SetOutput(c.Err)
+	fs.String("f", "", "JSON file with the workflow input (README, \"Contract\"); flags override its fields")
+	s := &startCmd{
+		kind: kind, fs: fs,
+		id:   fs.String("id", "", "workflow ID (default "+kind+"-<uuid>); reuse your own business key to make starts idempotent — never put personal data in it"),
+		wait: fs.Bool("wait", false, "wait for the outcome and print the result as JSON"),
+	}
+	fs.Var(durationFlag{timeout}, "timeout", "how long before certflow cancels at the provider, e.g. 36h or 30d ("+defaults+")")
+	fs.Var(durationFlag{poll}, "poll-interval", "longest time between two reads of the provider's state (default 1h)")
+	return s, nil
+}
+
+// parse reads the command line.
+func (s *startCmd) parse(args []string) error {
+	if err := s.fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return err
+		}
+		return usageError{err.Error()}
+	}
+	if s.fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("unexpected argument %q", s.fs.Arg(0))}
+	}
+	return nil
+}
+
+// launch starts the workflow under the command's ID (a fresh one by
+// default).
+func (c *CLI) launch(ctx context.Context, s *startCmd, workflowType, summary string, input, result any) error {
+	id := *s.id
+	if id == "" {
+		id = newWorkflowID(s.kind)
+	}
+	return c.start(ctx, id, workflowType, summary, input, *s.wait, result)
+}
+
+// durationFlag sets a workflow Duration from "36h" or "30d".
+type durationFlag struct{ d *workflows.Duration }
+
+func (f durationFlag) String() string {
+	if f.d == nil || *f.d == 0 {
+		return ""
+	}
+	return fmt.Sprint(*f.d)
+}
+
+func (f durationFlag) Set(v string) error {
+	d, err := workflows.ParseDuration(v)
+	if err != nil {
+		return err
+	}
+	*f.d = workflows.Duration(d)
+	return nil
+}
+
+// multi is a repeatable flag.
+type multi []string
+
+func (m *multi) String() string     { return strings.Join(*m, ",") }
+func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
+
+// fileFlag finds the value of -f in args ("-f x", "-f=x", "--f x").
+func fileFlag(args []string) string {
+	for i, a := range args {
+		switch {
+		case a == "-f" || a == "--f":
+			if i+1 < len(args) {
+				return args[i+1]
+			}
+		case strings.HasPrefix(a, "-f="), strings.HasPrefix(a, "--f="):
+			_, v, _ := strings.Cut(a, "=")
+			return v
+		case a == "--":
+			return ""
+		}
+	}
+	return ""
+}
+
+// readJSON decodes a JSON file strictly, naming the file in any error.
+func readJSON(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", path, err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%s is not a valid workflow input: %v", path, err)
+	}
+	return nil
+}

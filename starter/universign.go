@@ -1,0 +1,30 @@
+package starter
+
+import (
+	"context"
+
+	"github.com/certflow/certflow/workflows"
+)
+
+func (c *CLI) startUniversign(ctx context.Context, args []string) error {
+	var in workflows.UniversignRegistrationInput
+	cmd, err := c.newStart(workflows.ProviderUniversign, args, &in, &in.Timeout, &in.PollInterval, "default 8d; sessions last 7d")
+	if err != nil {
+		return err
+	}
+	r := &in.Registration
+	fs := cmd.fs
+	fs.StringVar(&r.Applicant, "applicant", r.Applicant, "the future signer's email")
+	fs.StringVar(&r.Level, "level", r.Level, "certificate level: lcp, qcp or qcpnqscd")
+	fs.StringVar(&r.RedirectURL, "redirect-url", r.RedirectURL, "where the session sends the person at the end")
+	fs.StringVar(&r.Fullname, "fullname", r.Fullname, "the person's full name")
+	fs.StringVar(&r.FullnameType, "fullname-type", r.FullnameType, "suggestion or prerequisite")
+	fs.StringVar(&r.PhoneNumber, "phone", r.PhoneNumber, "the person's phone, E.164 (+34600112233)")
+	fs.StringVar(&r.PhoneNumberType, "phone-type", r.PhoneNumberType, "suggestion, flex_prerequisite or prerequisite")
+	fs.StringVar(&r.Language, "language", r.Language, "bg ca nl en fr de it pl pt ro es (default fr)")
+	if err := cmd.parse(args); err != nil {
+		return err
+	}
+	var res workflows.UniversignRegistrationResult
+	return c.launch(ctx, cmd, workflows.UniversignRegistrationName, "Universign registration · level "+r.Level, in, &res)
+}
