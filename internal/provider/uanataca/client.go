@@ -11,13 +11,13 @@ package uanataca
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"maps"
 	"mime"
 	"mime/multipart"
 	"net/http"
@@ -25,11 +25,10 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/certflow/certflow/internal/provider"
 )
@@ -37,32 +36,10 @@ import (
 // providerName is the name every *provider.Error of this package carries.
 const providerName = "uanataca"
 
-const (
-	// defaultTimeout bounds one HTTP exchange when Config.Timeout is zero.
-	defaultTimeout = 30 * time.Second
-	// maxPages bounds ListRequestsByScratchcard. A scratchcard is single-use,
-	// so its list holds one request, a few at most: hundreds of pages mean
-	// the RA ignored the filter, and walking its whole history would be slow
-	// and wrong.
-	maxPages = 100
-	// maxAnswerBytes bounds a successful answer read into memory. The largest
-	// answers are request objects with their certificates (a few kB each);
-	// a list page holds ten.
-	maxAnswerBytes = 8 << 20
-	// maxErrorBytes bounds an error answer read into memory: only its first
-	// bytes are ever used.
-	maxErrorBytes = 64 << 10
-	// excerptRunes bounds the excerpt of a non-JSON error answer kept as the
-	// message (proxies answer 502/503 with HTML pages).
-	excerptRunes = 200
-)
-
-// ErrUnreadableAnswer is in the chain of the error a call returns when the RA
-// answered with a 2xx status but a body this client could not read. The call
-// may well have taken effect (a request created, a document stored): a
-// caller of a non-idempotent call should look the outcome up rather than
-// repeat it, e.g. with ListRequestsByScratchcard after CreateRequest.
-var ErrUnreadableAnswer = errors.New("uanataca: answer not understood")
+// maxPages bounds ListRequestsByScratchcard. A scratchcard is single-use, so
+// its list holds one request, a few at most: hundreds of pages mean the RA
+// ignored the filter, and walking its whole history would be slow and wrong.
+const maxPages = 100
 
 // Config of the client. BaseURL is e.g. "https://api.sandbox.uanataca.com/api/v1/"
 // (a missing trailing slash is added).
@@ -74,8 +51,8 @@ type Config struct {
 	// CAFile is an optional CA bundle (PEM) to trust instead of the system
 	// roots, for the sandbox emulator or a TLS-inspecting proxy.
 	CAFile string
-	// Timeout bounds each HTTP call, answer body included; default 30s. It
-	// applies to HTTPClient too.
+	// Timeout bounds each HTTP call, answer body included; default
+	// provider.DefaultTimeout (30s). It applies to HTTPClient too.
 	Timeout time.Duration
 	// HTTPClient is used as is when set (tests); it overrides the TLS fields.
 	HTTPClient *http.Client
@@ -83,10 +60,8 @@ type Config struct {
 
 // Client calls the Uanataca RA API. It is safe for concurrent use.
 type Client struct {
-	base    *url.URL
-	http    *http.Client
-	timeout time.Duration
-	now     func() time.Time
+	base *url.URL
+	http *provider.HTTP
 }
 
 // New returns a client for cfg. It reads the certificate, key and CA files
@@ -97,10 +72,6 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	timeout := cfg.Timeout
-	if timeout <= 0 {
-		timeout = defaultTimeout
-	}
 	hc := cfg.HTTPClient
 	if hc == nil {
 		tlsConfig, err := tlsConfigFor(cfg)
@@ -109,35 +80,24 @@ func New(cfg Config) (*Client, error) {
 		}
 		transport := http.DefaultTransport.(*http.Transport).Clone()
 		transport.TLSClientConfig = tlsConfig
-		hc = &http.Client{
-			Transport: transport,
-			// The RA has no reason to redirect a well-formed URL (every URL
-			// here ends with the slash it wants). Following one would
-			// silently turn a POST into a GET and could present the client
-			// certificate to another host; surface the 3xx instead.
-			CheckRedirect: func(*http.Request, []*http.Request) error {
-				return http.ErrUseLastResponse
-			},
-		}
+		// Not following redirects matters doubly here: a followed redirect
+		// could present the client certificate to another host.
+		hc = provider.NoRedirectClient(transport)
 	}
-	return &Client{base: base, http: hc, timeout: timeout, now: time.Now}, nil
+	return &Client{base: base, http: &provider.HTTP{
+		Provider:   providerName,
+		Client:     hc,
+		Timeout:    cfg.Timeout,
+		ParseError: parseError,
+	}}, nil
 }
 
 // parseBaseURL checks the base URL and gives it the trailing slash that
 // relative references need to resolve below it rather than beside it.
 func parseBaseURL(raw string) (*url.URL, error) {
-	if strings.TrimSpace(raw) == "" {
-		return nil, errors.New("uanataca: base URL is empty")
-	}
-	u, err := url.Parse(raw)
+	u, err := provider.ParseBaseURL(raw, "https://api.uanataca.com/api/v1/")
 	if err != nil {
-		return nil, fmt.Errorf("uanataca: base URL %q: %w", raw, err)
-	}
-	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, fmt.Errorf("uanataca: base URL %q: want an absolute http(s) URL such as https://api.uanataca.com/api/v1/", raw)
-	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("uanataca: base URL %q: must not carry a query or fragment", raw)
+		return nil, fmt.Errorf("uanataca: %w", err)
 	}
 	if !strings.HasSuffix(u.Path, "/") {
 		u.Path += "/"
@@ -198,19 +158,19 @@ func (c *Client) GetFirstUnusedScratchcard(ctx context.Context, ra string) (Scra
 	if ra == "" {
 		return card, fmt.Errorf("uanataca %s: registration authority is empty", op)
 	}
-	body, err := jsonBody(map[string]string{"ra": ra})
+	body, err := provider.JSONBody(map[string]string{"ra": ra})
 	if err != nil {
 		return card, fmt.Errorf("uanataca %s: %w", op, err)
 	}
-	ans, err := c.do(ctx, op, http.MethodGet, c.endpoint(nil, "scratchcards", "get_first_unused"), body)
+	ans, err := c.http.Do(ctx, op, http.MethodGet, c.endpoint(nil, "scratchcards", "get_first_unused"), body)
 	if err != nil {
 		return card, err
 	}
-	if err := ans.decode(&card); err != nil {
+	if err := ans.Decode(&card); err != nil {
 		return card, err
 	}
 	if card.SN == "" {
-		return card, ans.unreadable("no scratchcard serial number")
+		return card, ans.Unreadable("no scratchcard serial number")
 	}
 	return card, nil
 }
@@ -223,44 +183,44 @@ func (c *Client) IsScratchcardUsed(ctx context.Context, sn string) (bool, error)
 	if sn == "" {
 		return false, fmt.Errorf("uanataca %s: scratchcard serial number is empty", op)
 	}
-	body, err := jsonBody(map[string]string{"sn": sn})
+	body, err := provider.JSONBody(map[string]string{"sn": sn})
 	if err != nil {
 		return false, fmt.Errorf("uanataca %s: %w", op, err)
 	}
-	ans, err := c.do(ctx, op, http.MethodPost, c.endpoint(nil, "scratchcards", "isused"), body)
+	ans, err := c.http.Do(ctx, op, http.MethodPost, c.endpoint(nil, "scratchcards", "isused"), body)
 	if err != nil {
 		return false, err
 	}
-	text := strings.Trim(strings.TrimSpace(string(ans.body)), `"`)
+	text := strings.Trim(strings.TrimSpace(string(ans.Body)), `"`)
 	switch strings.ToLower(text) {
 	case "true":
 		return true, nil
 	case "false":
 		return false, nil
 	}
-	return false, ans.unreadable("want true or false")
+	return false, ans.Unreadable("want true or false")
 }
 
 // CreateRequest creates a certificate request and returns it (status
 // CREATED, or VIDEOPENDING for Video ID). The call is not idempotent: after
-// a transport error, a 5xx or ErrUnreadableAnswer the request may exist
+// a transport error, a 5xx or provider.ErrUnreadableAnswer the request may exist
 // anyway; find it with ListRequestsByScratchcard before creating again.
 func (c *Client) CreateRequest(ctx context.Context, req CreateRequest) (Request, error) {
 	const op = "create_request"
 	var out Request
-	body, err := jsonBody(req)
+	body, err := provider.JSONBody(req)
 	if err != nil {
 		return out, fmt.Errorf("uanataca %s: encoding the request: %w", op, err)
 	}
-	ans, err := c.do(ctx, op, http.MethodPost, c.endpoint(nil, "requests"), body)
+	ans, err := c.http.Do(ctx, op, http.MethodPost, c.endpoint(nil, "requests"), body)
 	if err != nil {
 		return out, err
 	}
-	if err := ans.decode(&out); err != nil {
+	if err := ans.Decode(&out); err != nil {
 		return out, err
 	}
 	if out.PK == 0 {
-		return out, ans.unreadable("no request pk")
+		return out, ans.Unreadable("no request pk")
 	}
 	return out, nil
 }
@@ -270,15 +230,15 @@ func (c *Client) CreateRequest(ctx context.Context, req CreateRequest) (Request,
 func (c *Client) GetRequest(ctx context.Context, pk int64) (Request, error) {
 	const op = "get_request"
 	var out Request
-	ans, err := c.do(ctx, op, http.MethodGet, c.endpoint(nil, "requests", pkSegment(pk)), nil)
+	ans, err := c.http.Do(ctx, op, http.MethodGet, c.endpoint(nil, "requests", pkSegment(pk)), nil)
 	if err != nil {
 		return out, err
 	}
-	if err := ans.decode(&out); err != nil {
+	if err := ans.Decode(&out); err != nil {
 		return out, err
 	}
 	if out.PK == 0 {
-		return out, ans.unreadable("no request pk")
+		return out, ans.Unreadable("no request pk")
 	}
 	return out, nil
 }
@@ -304,12 +264,12 @@ func (c *Client) ListRequestsByScratchcard(ctx context.Context, sn string) ([]Re
 			return nil, fmt.Errorf("uanataca %s: more than %d pages of requests for one scratchcard; the RA may be ignoring the filter", op, maxPages)
 		}
 		seen[query.Encode()] = true
-		ans, err := c.do(ctx, op, http.MethodGet, c.endpoint(query, "requests"), nil)
+		ans, err := c.http.Do(ctx, op, http.MethodGet, c.endpoint(query, "requests"), nil)
 		if err != nil {
 			return nil, err
 		}
 		var p Page[Request]
-		if err := ans.decode(&p); err != nil {
+		if err := ans.Decode(&p); err != nil {
 			return nil, err
 		}
 		for _, r := range p.Results {
@@ -322,10 +282,10 @@ func (c *Client) ListRequestsByScratchcard(ctx context.Context, sn string) ([]Re
 		}
 		next, err := nextPageQuery(*p.Next)
 		if err != nil {
-			return nil, ans.unreadable("unusable next page link")
+			return nil, ans.Unreadable("unusable next page link")
 		}
 		if seen[next.Encode()] {
-			return nil, ans.unreadable("next page link repeats an earlier page")
+			return nil, ans.Unreadable("next page link repeats an earlier page")
 		}
 		query = next
 	}
@@ -354,7 +314,7 @@ func nextPageQuery(next string) (url.Values, error) {
 // certificate is issued (or the request already cancelled).
 func (c *Client) CancelRequest(ctx context.Context, pk int64) error {
 	const op = "cancel_request"
-	_, err := c.do(ctx, op, http.MethodDelete, c.endpoint(nil, "requests", pkSegment(pk), "cancel"), nil)
+	_, err := c.http.Do(ctx, op, http.MethodDelete, c.endpoint(nil, "requests", pkSegment(pk), "cancel"), nil)
 	return err
 }
 
@@ -369,11 +329,11 @@ func (c *Client) UploadDocument(ctx context.Context, pk int64, doc Document) (Up
 	if err != nil {
 		return out, fmt.Errorf("uanataca %s: encoding the document: %w", op, err)
 	}
-	ans, err := c.do(ctx, op, http.MethodPost, c.endpoint(nil, "requests", pkSegment(pk), "pl_upload_document"), body)
+	ans, err := c.http.Do(ctx, op, http.MethodPost, c.endpoint(nil, "requests", pkSegment(pk), "pl_upload_document"), body)
 	if err != nil {
 		return out, err
 	}
-	if err := ans.decode(&out); err != nil {
+	if err := ans.Decode(&out); err != nil {
 		return out, err
 	}
 	return out, nil
@@ -384,21 +344,21 @@ func (c *Client) UploadDocument(ctx context.Context, pk int64, doc Document) (Up
 // are not decoded: the RA mails them to the applicant.
 func (c *Client) Approve(ctx context.Context, pk int64, a Approval) (Request, error) {
 	const op = "approve"
-	body, err := jsonBody(a)
+	body, err := provider.JSONBody(a)
 	if err != nil {
 		return Request{}, fmt.Errorf("uanataca %s: encoding the approval: %w", op, err)
 	}
-	ans, err := c.do(ctx, op, http.MethodPost, c.endpoint(nil, "requests", pkSegment(pk), "pl_approve"), body)
+	ans, err := c.http.Do(ctx, op, http.MethodPost, c.endpoint(nil, "requests", pkSegment(pk), "pl_approve"), body)
 	if err != nil {
 		return Request{}, err
 	}
 	var out ApproveResponse
-	if err := ans.decode(&out); err != nil {
+	if err := ans.Decode(&out); err != nil {
 		return Request{}, err
 	}
 	if out.Request.PK == 0 {
 		// The approval most likely took effect; GetRequest tells.
-		return Request{}, ans.unreadable("no request in the answer")
+		return Request{}, ans.Unreadable("no request in the answer")
 	}
 	return out.Request, nil
 }
@@ -417,24 +377,10 @@ func (c *Client) endpoint(query url.Values, segments ...string) *url.URL {
 	return u
 }
 
-// body is an encoded request body and its content type.
-type body struct {
-	contentType string
-	data        []byte
-}
-
-func jsonBody(v any) (*body, error) {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
-	}
-	return &body{contentType: "application/json", data: data}, nil
-}
-
 // multipartBody encodes doc as the form pl_upload_document reads: a "type"
 // field and a "document" file. It is built in memory (ID photos are small)
 // so the request has a length and can be re-sent by the transport.
-func multipartBody(doc Document) (*body, error) {
+func multipartBody(doc Document) (*provider.Body, error) {
 	var buf bytes.Buffer
 	w := multipart.NewWriter(&buf)
 	if err := w.WriteField("type", doc.Type); err != nil {
@@ -457,7 +403,7 @@ func multipartBody(doc Document) (*body, error) {
 	if err := w.Close(); err != nil {
 		return nil, err
 	}
-	return &body{contentType: w.FormDataContentType(), data: buf.Bytes()}, nil
+	return &provider.Body{Data: buf.Bytes(), ContentType: w.FormDataContentType()}, nil
 }
 
 // documentContentType guesses a document's media type, by extension first
@@ -469,181 +415,16 @@ func documentContentType(filename string, content []byte) string {
 	return http.DetectContentType(content)
 }
 
-// answer is a 2xx answer, read in full.
-type answer struct {
-	op          string
-	status      int
-	contentType string
-	body        []byte
-}
-
-// do is the one HTTP exchange every call goes through: it builds the request
-// with the RA's headers, sends it under the per-call timeout, reads the
-// answer and maps a non-2xx status to a *provider.Error. Transport errors
-// are wrapped, not replaced, so callers still see net errors and context
-// deadlines with errors.Is and errors.As.
-func (c *Client) do(ctx context.Context, op, method string, u *url.URL, b *body) (*answer, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-
-	var reader io.Reader
-	if b != nil {
-		reader = bytes.NewReader(b.data)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), reader)
-	if err != nil {
-		return nil, fmt.Errorf("uanataca %s: %w", op, err)
-	}
-	contentType := "application/json"
-	if b != nil {
-		contentType = b.contentType
-	}
-	req.Header.Set("Content-Type", contentType)
-	req.Header.Set("Accept", "application/json")
-
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("uanataca %s: %w", op, err)
-	}
-	defer resp.Body.Close()
-
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		// A truncated or failed read still leaves the status to report.
-		data, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBytes))
-		return nil, c.apiError(op, resp, data)
-	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("uanataca %s: reading the answer: %w", op, err)
-	}
-	ans := &answer{op: op, status: resp.StatusCode, contentType: resp.Header.Get("Content-Type"), body: data}
-	if len(data) > maxAnswerBytes {
-		return nil, ans.unreadable(fmt.Sprintf("larger than %d bytes", maxAnswerBytes))
-	}
-	return ans, nil
-}
-
-// apiError maps a non-2xx answer. The RA's JSON error body is
-// {"code", "id", "error"}; its JSON parser answers {"detail"}; a proxy in
-// front of it answers HTML. The message is taken in that order of
-// preference, so it is always something a person can act on.
-func (c *Client) apiError(op string, resp *http.Response, data []byte) *provider.Error {
-	e := &provider.Error{
-		Provider:   providerName,
-		Operation:  op,
-		StatusCode: resp.StatusCode,
-		RetryAfter: provider.ParseRetryAfter(resp.Header.Get("Retry-After"), c.now()),
-	}
-	trimmed := bytes.TrimSpace(data)
-	var fields map[string]json.RawMessage
-	if len(trimmed) > 0 && trimmed[0] == '{' && json.Unmarshal(trimmed, &fields) == nil {
-		e.Code = scalar(fields["code"])
-		e.ID = scalar(fields["id"])
-		e.Message = scalar(fields["error"])
-		if e.Message == "" {
-			e.Message = scalar(fields["detail"])
-		}
-		if e.Message == "" && len(fields) > 0 {
-			// A field-by-field validation answer: name the fields, never
-			// their messages, which may quote the applicant's values.
-			e.Message = http.StatusText(resp.StatusCode) + " (fields: " + strings.Join(sortedKeys(fields), ", ") + ")"
-		}
-	} else if len(trimmed) > 0 && !json.Valid(trimmed) {
-		e.Message = excerpt(trimmed)
-	}
-	if e.Message == "" {
-		e.Message = http.StatusText(resp.StatusCode)
-	}
-	return e
-}
-
-// scalar returns a JSON string or number as text, "" for anything else.
-func scalar(raw json.RawMessage) string {
-	if len(raw) == 0 {
-		return ""
-	}
-	var s FlexString
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(s))
-}
-
-func sortedKeys(m map[string]json.RawMessage) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
-// excerpt makes a short one-line message of a non-JSON body: markup removed
-// (a proxy's error page says what happened in its text), whitespace
-// collapsed, and cut to excerptRunes runes.
-func excerpt(data []byte) string {
-	var text strings.Builder
-	inTag := false
-	for _, r := range string(data) {
-		switch {
-		case r == '<':
-			inTag = true
-			text.WriteByte(' ')
-		case r == '>' && inTag:
-			inTag = false
-		case !inTag:
-			if r == utf8.RuneError {
-				r = '?'
-			}
-			text.WriteRune(r)
-		}
-	}
-	s := strings.Join(strings.Fields(text.String()), " ")
-	if utf8.RuneCountInString(s) > excerptRunes {
-		s = string([]rune(s)[:excerptRunes]) + "…"
-	}
-	return s
-}
-
-// decode reads the answer as JSON into v.
-func (a *answer) decode(v any) error {
-	if err := json.Unmarshal(a.body, v); err != nil {
-		return a.unreadable(describeJSONError(err))
-	}
-	return nil
-}
-
-// describeJSONError says what was wrong with a JSON answer without quoting
-// it: encoding/json's own messages can include a value of the body, and the
-// body holds personal data.
-func describeJSONError(err error) string {
-	var syntax *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &syntax):
-		return fmt.Sprintf("invalid JSON at byte %d", syntax.Offset)
-	case errors.As(err, &typ):
-		if typ.Field != "" {
-			return fmt.Sprintf("field %q does not fit %s", typ.Field, typ.Type)
-		}
-		return fmt.Sprintf("JSON does not fit %s", typ.Type)
-	default:
-		return "unexpected JSON content"
+// parseError reads the RA's error bodies: {"code", "id", "error"} from the
+// RA itself and {"detail"} from its JSON parser. A field-by-field validation
+// answer is reduced to the field names, never their messages, which may
+// quote the applicant's values.
+func parseError(e *provider.Error, body []byte) {
+	fields := provider.JSONObject(body)
+	e.Code = provider.JSONScalar(fields["code"])
+	e.ID = provider.JSONScalar(fields["id"])
+	e.Message = cmp.Or(provider.JSONScalar(fields["error"]), provider.JSONScalar(fields["detail"]))
+	if e.Message == "" && len(fields) > 0 {
+		e.Message = http.StatusText(e.StatusCode) + " (fields: " + strings.Join(slices.Sorted(maps.Keys(fields)), ", ") + ")"
 	}
 }
-
-// unreadable reports a 2xx answer that could not be used. It states the
-// operation, the status, the size and the content type — never the body.
-func (a *answer) unreadable(why string) error {
-	ct := a.contentType
-	if ct == "" {
-		ct = "no content type"
-	}
-	return &unreadableError{msg: fmt.Sprintf("uanataca %s: answer not understood (HTTP %d, %d bytes, %s): %s", a.op, a.status, len(a.body), ct, why)}
-}
-
-// unreadableError carries its own message and matches ErrUnreadableAnswer.
-type unreadableError struct{ msg string }
-
-func (e *unreadableError) Error() string        { return e.msg }
-func (e *unreadableError) Is(target error) bool { return target == ErrUnreadableAnswer }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"math/rand/v2"
 	"mime"
 	"net/http"
@@ -15,7 +14,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // apiPrefix is where the emulated API lives, as on the real hosts.
@@ -99,60 +97,29 @@ func route(r *http.Request) (h handler, pk string, allowed []string) {
 	return nil, "", allowed
 }
 
-// ServeHTTP serves the emulated API: authentication, routing, injected
-// faults, then the endpoint.
+// ServeHTTP serves the emulated API: the call's log line and injected
+// faults (sandbox.API), then authentication, routing and the endpoint.
 func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-	defer func() {
-		// Path only: query strings of list calls carry emails and names.
-		e.logf("%s %s -> %d (%s)", r.Method, r.URL.Path, rec.status, time.Since(start).Round(time.Microsecond))
-	}()
+	e.handler.ServeHTTP(w, r)
+}
 
+// serve authenticates and routes one call that drew no injected fault.
+func (e *Emulator) serve(w http.ResponseWriter, r *http.Request) {
 	if e.opts.RequireClientCert && (r.TLS == nil || len(r.TLS.VerifiedChains) == 0) {
-		writeError(rec, http.StatusUnauthorized, "Authentication credentials were not provided: connect over TLS with the API user's client certificate")
+		writeError(w, http.StatusUnauthorized, "Authentication credentials were not provided: connect over TLS with the API user's client certificate")
 		return
 	}
 	h, pk, allowed := route(r)
 	if h == nil {
 		if len(allowed) == 0 {
-			writeError(rec, http.StatusNotFound, "Not found.")
+			writeError(w, http.StatusNotFound, "Not found.")
 			return
 		}
-		rec.Header().Set("Allow", strings.Join(allowed, ", "))
-		writeError(rec, http.StatusMethodNotAllowed, fmt.Sprintf("Method %q not allowed.", r.Method))
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("Method %q not allowed.", r.Method))
 		return
 	}
-	latency, fault, retryAfter := e.apiFault()
-	if latency > 0 {
-		select {
-		case <-time.After(latency):
-		case <-r.Context().Done():
-			return
-		}
-	}
-	switch fault {
-	case 0:
-		h(e, rec, r, pk)
-	case http.StatusTooManyRequests:
-		e.stats.faultsInjected.Add(1)
-		secs := int(math.Ceil(retryAfter.Seconds()))
-		rec.Header().Set("Retry-After", strconv.Itoa(secs))
-		writeError(rec, fault, fmt.Sprintf("Request was throttled. Expected available in %d seconds.", secs))
-	default:
-		e.stats.faultsInjected.Add(1)
-		writeError(rec, fault, http.StatusText(fault)+" (injected fault)")
-	}
-}
-
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (s *statusRecorder) WriteHeader(code int) {
-	s.status = code
-	s.ResponseWriter.WriteHeader(code)
+	h(e, w, r, pk)
 }
 
 // --- scratchcards ---

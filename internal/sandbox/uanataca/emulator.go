@@ -27,7 +27,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log"
 	"maps"
 	"math/rand/v2"
 	"net/http"
@@ -37,6 +36,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/certflow/certflow/internal/sandbox"
 )
 
 // Request statuses used by the emulated classic workflow.
@@ -59,7 +60,7 @@ const (
 const (
 	DefaultWebhookAttempts = 5
 	DefaultWebhookBackoff  = 200 * time.Millisecond
-	DefaultRetryAfter      = time.Second
+	DefaultRetryAfter      = sandbox.DefaultRetryAfter
 )
 
 // First ids handed out, in the ranges of the guide's examples so that logs
@@ -130,26 +131,10 @@ type Options struct {
 	Log io.Writer
 }
 
-// Faults describes injected misbehaviour. Rates are probabilities in 0..1
-// (out-of-range values are clamped); ErrorRate and RateLimitRate are drawn
-// from the same roll, so together they should not exceed 1.
-type Faults struct {
-	// Latency is added to every API call.
-	Latency time.Duration
-	// ErrorRate is the share of API calls answered 500, 502 or 503 before
-	// any state change.
-	ErrorRate float64
-	// RateLimitRate is the share of API calls answered 429 with a
-	// Retry-After header, before any state change.
-	RateLimitRate float64
-	// RetryAfter is the delay announced by 429 answers (whole seconds,
-	// rounded up; default 1s).
-	RetryAfter time.Duration
-	// DropWebhookRate is the share of webhooks never sent.
-	DropWebhookRate float64
-	// DuplicateWebhookRate is the share of webhooks sent twice.
-	DuplicateWebhookRate float64
-}
+// Faults describes injected misbehaviour (sandbox.Faults, shared by every
+// emulator). The alias lets callers configure this emulator from this
+// package alone: Options{Faults: Faults{...}}.
+type Faults = sandbox.Faults
 
 // Stats counts what the emulator did, for tests to assert on.
 type Stats struct {
@@ -168,14 +153,15 @@ type Stats struct {
 type counters struct {
 	creates, invalidScratchcard, approvals, issued, cancels     atomic.Int64
 	webhooksSent, webhooksFailed, webhooksDropped, webhooksDups atomic.Int64
-	faultsInjected                                              atomic.Int64
 }
 
 // Emulator is the emulated RA API; it is an http.Handler serving /api/v1/.
 // It is safe for concurrent use.
 type Emulator struct {
-	opts Options
-	log  *log.Logger // nil: no logging
+	opts    Options
+	log     *sandbox.Logger
+	faults  *sandbox.FaultInjector
+	handler http.Handler // the API behind sandbox.API's logging and faults
 
 	mu          sync.Mutex
 	closed      bool
@@ -189,10 +175,6 @@ type Emulator struct {
 	nextReqPK   int64
 	nextDocPK   int64
 	ca          *issuer // created on first issuance
-
-	faultMu sync.Mutex
-	faults  Faults
-	rng     *rand.Rand
 
 	ctx        context.Context // cancelled by Close: stops webhook deliveries
 	cancel     context.CancelFunc
@@ -262,10 +244,6 @@ func New(opts Options) *Emulator {
 	if opts.WebhookClient == nil {
 		opts.WebhookClient = &http.Client{Timeout: 5 * time.Second}
 	}
-	seed := opts.Seed
-	if seed == 0 {
-		seed = rand.Uint64()
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &Emulator{
 		opts:       opts,
@@ -276,14 +254,12 @@ func New(opts Options) *Emulator {
 		nextCardSN: firstCardSN,
 		nextReqPK:  firstRequestPK,
 		nextDocPK:  firstDocPK,
-		rng:        rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		log:        sandbox.NewLogger(opts.Log, "uanataca-sandbox: "),
+		faults:     sandbox.NewFaultInjector(opts.Faults, opts.Seed),
 		ctx:        ctx,
 		cancel:     cancel,
 	}
-	if opts.Log != nil {
-		e.log = log.New(opts.Log, "uanataca-sandbox: ", log.LstdFlags|log.Lmicroseconds)
-	}
-	e.SetFaults(opts.Faults)
+	e.handler = sandbox.API(http.HandlerFunc(e.serve), e.faults, writeError, e.log)
 	// Sorted, so that serial numbers do not depend on map order.
 	for _, id := range slices.Sorted(maps.Keys(opts.RAs)) {
 		e.AddRA(id, opts.RAs[id])
@@ -366,19 +342,7 @@ func newSecrets() string {
 }
 
 // SetFaults replaces the injected faults; it takes effect on the next call.
-func (e *Emulator) SetFaults(f Faults) {
-	clamp := func(v float64) float64 { return min(max(v, 0), 1) }
-	f.ErrorRate = clamp(f.ErrorRate)
-	f.RateLimitRate = clamp(f.RateLimitRate)
-	f.DropWebhookRate = clamp(f.DropWebhookRate)
-	f.DuplicateWebhookRate = clamp(f.DuplicateWebhookRate)
-	if f.RetryAfter <= 0 {
-		f.RetryAfter = DefaultRetryAfter
-	}
-	e.faultMu.Lock()
-	e.faults = f
-	e.faultMu.Unlock()
-}
+func (e *Emulator) SetFaults(f Faults) { e.faults.Set(f) }
 
 // Stats returns a snapshot of the counters.
 func (e *Emulator) Stats() Stats {
@@ -393,7 +357,7 @@ func (e *Emulator) Stats() Stats {
 		WebhooksFailed:     c.webhooksFailed.Load(),
 		WebhooksDropped:    c.webhooksDropped.Load(),
 		WebhooksDuplicated: c.webhooksDups.Load(),
-		FaultsInjected:     c.faultsInjected.Load(),
+		FaultsInjected:     e.faults.Injected(),
 	}
 }
 
@@ -495,43 +459,9 @@ func (e *Emulator) after(d time.Duration, pk int64, from, to string) *time.Timer
 			return
 		}
 		if err := e.advanceLocked(r, to); err != nil {
-			e.logf("request %d stays %s: %v", pk, from, err)
+			e.log.Printf("request %d stays %s: %v", pk, from, err)
 		}
 	})
-}
-
-// apiFault draws the fault for one API call: the latency to add and the
-// status to answer instead of handling the call (0: handle it).
-func (e *Emulator) apiFault() (latency time.Duration, status int, retryAfter time.Duration) {
-	e.faultMu.Lock()
-	defer e.faultMu.Unlock()
-	f := e.faults
-	switch u := e.rng.Float64(); {
-	case u < f.ErrorRate:
-		status = []int{http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable}[e.rng.IntN(3)]
-	case u < f.ErrorRate+f.RateLimitRate:
-		status = http.StatusTooManyRequests
-	}
-	return f.Latency, status, f.RetryAfter
-}
-
-// webhookCopies draws how many times one webhook is sent: 0, 1 or 2.
-func (e *Emulator) webhookCopies() int {
-	e.faultMu.Lock()
-	defer e.faultMu.Unlock()
-	switch u := e.rng.Float64(); {
-	case u < e.faults.DropWebhookRate:
-		return 0
-	case u < e.faults.DropWebhookRate+e.faults.DuplicateWebhookRate:
-		return 2
-	}
-	return 1
-}
-
-func (e *Emulator) logf(format string, args ...any) {
-	if e.log != nil {
-		e.log.Printf(format, args...)
-	}
 }
 
 // knownRAsLocked lists the RA ids, for error messages that help fix a wrong

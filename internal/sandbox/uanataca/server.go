@@ -3,12 +3,8 @@ package uanataca
 import (
 	"crypto/tls"
 	"fmt"
-	"io"
-	"log"
-	"net"
-	"net/http"
-	"time"
 
+	"github.com/certflow/certflow/internal/sandbox"
 	"github.com/certflow/certflow/internal/sandbox/devpki"
 )
 
@@ -19,8 +15,7 @@ type Server struct {
 	URL      string
 	Emulator *Emulator
 
-	srv  *http.Server
-	done chan struct{}
+	srv *sandbox.Server
 }
 
 // Start listens on addr ("127.0.0.1:0" picks a free port) and serves a new
@@ -37,58 +32,18 @@ func Start(addr string, opts Options, pki *devpki.PKI) (*Server, error) {
 		}
 	}
 	e := New(opts)
-	ln, err := net.Listen("tcp", addr)
+	srv, err := sandbox.Serve(addr, e, tlsCfg, e.log)
 	if err != nil {
 		e.Close()
-		return nil, fmt.Errorf("uanataca sandbox: listen on %s: %w", addr, err)
+		return nil, fmt.Errorf("uanataca sandbox: %w", err)
 	}
-	scheme := "http"
-	if tlsCfg != nil {
-		ln = tls.NewListener(ln, tlsCfg)
-		scheme = "https"
-	}
-	// Rejected handshakes (a client without a certificate) are expected in
-	// tests; they go to the emulator's log, not to stderr.
-	errLog := io.Discard
-	if opts.Log != nil {
-		errLog = opts.Log
-	}
-	s := &Server{
-		URL:      fmt.Sprintf("%s://%s%s", scheme, urlHost(ln.Addr()), apiPrefix),
-		Emulator: e,
-		srv: &http.Server{
-			Handler:           e,
-			ReadHeaderTimeout: 10 * time.Second,
-			ErrorLog:          log.New(errLog, "uanataca-sandbox: http: ", log.LstdFlags),
-		},
-		done: make(chan struct{}),
-	}
-	go func() {
-		defer close(s.done)
-		_ = s.srv.Serve(ln) // returns http.ErrServerClosed on Close
-	}()
-	return s, nil
-}
-
-// urlHost renders a listener address for a URL. A wildcard address becomes
-// localhost, which the devpki server certificate covers.
-func urlHost(a net.Addr) string {
-	tcp, ok := a.(*net.TCPAddr)
-	if !ok {
-		return a.String()
-	}
-	host := tcp.IP.String()
-	if tcp.IP.IsUnspecified() {
-		host = "localhost"
-	}
-	return net.JoinHostPort(host, fmt.Sprint(tcp.Port))
+	return &Server{URL: srv.URL + apiPrefix, Emulator: e, srv: srv}, nil
 }
 
 // Close stops listening, drops open connections, and closes the emulator
 // (pending transitions and webhook deliveries stop).
 func (s *Server) Close() error {
 	err := s.srv.Close()
-	<-s.done
 	s.Emulator.Close()
 	return err
 }

@@ -105,14 +105,16 @@ func (e *Emulator) notifyLocked(r *request, prev string) {
 		at:          time.Now(),
 		certs:       r.certs,
 	}
-	copies := e.webhookCopies()
-	switch copies {
-	case 0:
+	copies := 1
+	switch drop, duplicate := e.faults.WebhookFate(); {
+	case drop:
+		copies = 0
 		e.stats.webhooksDropped.Add(1)
-		e.logf("webhook request=%d status=%s dropped (injected fault)", h.pk, h.status)
-	case 2:
+		e.log.Printf("webhook request=%d status=%s dropped (injected fault)", h.pk, h.status)
+	case duplicate:
+		copies = 2
 		e.stats.webhooksDups.Add(1)
-		e.logf("webhook request=%d status=%s will be sent twice (injected fault)", h.pk, h.status)
+		e.log.Printf("webhook request=%d status=%s will be sent twice (injected fault)", h.pk, h.status)
 	}
 	for range copies {
 		e.deliveries.Go(func() { e.deliver(h) })
@@ -127,7 +129,7 @@ func (e *Emulator) deliver(h webhook) {
 		err := e.post(h)
 		if err == nil {
 			e.stats.webhooksSent.Add(1)
-			e.logf("webhook request=%d status=%s delivered (attempt %d)", h.pk, h.status, attempt)
+			e.log.Printf("webhook request=%d status=%s delivered (attempt %d)", h.pk, h.status, attempt)
 			return
 		}
 		if e.ctx.Err() != nil {
@@ -135,10 +137,10 @@ func (e *Emulator) deliver(h webhook) {
 		}
 		if attempt >= e.opts.WebhookAttempts {
 			e.stats.webhooksFailed.Add(1)
-			e.logf("webhook request=%d status=%s given up after %d attempts: %v", h.pk, h.status, attempt, err)
+			e.log.Printf("webhook request=%d status=%s given up after %d attempts: %v", h.pk, h.status, attempt, err)
 			return
 		}
-		e.logf("webhook request=%d status=%s attempt %d failed, retrying in %s: %v", h.pk, h.status, attempt, backoff, err)
+		e.log.Printf("webhook request=%d status=%s attempt %d failed, retrying in %s: %v", h.pk, h.status, attempt, backoff, err)
 		select {
 		case <-e.ctx.Done():
 			return
