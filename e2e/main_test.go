@@ -37,15 +37,19 @@ func run(m *testing.M) int {
 // at the end of the test.
 func startStack(t *testing.T, ua uasandbox.Options) *devstack.Stack {
 	t.Helper()
-	s, err := devstack.Start(context.Background(), devstack.Options{
-		TemporalAddress: temporalAddress,
-		TaskQueue:       "e2e-" + t.Name(),
-		PKIDir:          t.TempDir(),
-		UanatacaAddr:    "127.0.0.1:0",
-		HTTPAddr:        "127.0.0.1:0",
-		Uanataca:        ua,
-		Log:             zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel),
-	})
+	return startStackWith(t, devstack.Options{Uanataca: ua})
+}
+
+// startStackWith is startStack with every emulator's options; addresses,
+// task queue and logging are filled in.
+func startStackWith(t *testing.T, opts devstack.Options) *devstack.Stack {
+	t.Helper()
+	opts.TemporalAddress = temporalAddress
+	opts.TaskQueue = "e2e-" + t.Name()
+	opts.PKIDir = t.TempDir()
+	opts.UanatacaAddr, opts.UniversignAddr, opts.MasStackAddr, opts.HTTPAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	opts.Log = zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
+	s, err := devstack.Start(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

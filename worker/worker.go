@@ -21,7 +21,9 @@ import (
 	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/internal/config"
 	"github.com/certflow/certflow/internal/logging"
+	"github.com/certflow/certflow/internal/provider/masstack"
 	"github.com/certflow/certflow/internal/provider/uanataca"
+	"github.com/certflow/certflow/internal/provider/universign"
 	"github.com/certflow/certflow/internal/webhook"
 	"github.com/certflow/certflow/workflows"
 )
@@ -55,19 +57,16 @@ type Worker struct {
 }
 
 // New builds the provider clients and registers everything on the task
-// queue. c stays owned by the caller.
+// queue. c stays owned by the caller. Uanataca is always registered;
+// Universign and MasStack only when their credentials are set, so a team
+// that uses one provider configures only that one.
 func New(cfg config.Worker, c client.Client, log zerolog.Logger) (*Worker, error) {
-	ua, err := uanataca.New(uanataca.Config{
-		BaseURL: cfg.Uanataca.BaseURL, CertFile: cfg.Uanataca.CertFile, KeyFile: cfg.Uanataca.KeyFile,
-		CAFile: cfg.Uanataca.CAFile, Timeout: cfg.Uanataca.Timeout,
-	})
-	if err != nil {
-		return nil, err
-	}
 	w := sdkworker.New(c, cfg.TaskQueue, sdkworker.Options{
 		WorkerStopTimeout: cfg.ShutdownTimeout,
 	})
-	register(w, cfg, ua)
+	if err := register(w, cfg, log); err != nil {
+		return nil, err
+	}
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, _ *http.Request) {
@@ -85,8 +84,16 @@ func New(cfg config.Worker, c client.Client, log zerolog.Logger) (*Worker, error
 	}, nil
 }
 
-// register puts every workflow and activity on w.
-func register(w sdkworker.Registry, cfg config.Worker, ua activities.UanatacaClient) {
+// register builds each configured provider's client and puts its
+// workflows and activities on w.
+func register(w sdkworker.Registry, cfg config.Worker, log zerolog.Logger) error {
+	ua, err := uanataca.New(uanataca.Config{
+		BaseURL: cfg.Uanataca.BaseURL, CertFile: cfg.Uanataca.CertFile, KeyFile: cfg.Uanataca.KeyFile,
+		CAFile: cfg.Uanataca.CAFile, Timeout: cfg.Uanataca.Timeout,
+	})
+	if err != nil {
+		return err
+	}
 	uaActs := &activities.Uanataca{Client: ua, WebhookURL: cfg.Uanataca.WebhookURL}
 	if cfg.Uanataca.ApprovalConfigured() {
 		uaActs.Approval = &uanataca.Approval{
@@ -96,6 +103,32 @@ func register(w sdkworker.Registry, cfg config.Worker, ua activities.UanatacaCli
 	}
 	w.RegisterActivity(uaActs)
 	w.RegisterWorkflowWithOptions(workflows.UanatacaIssuance, workflow.RegisterOptions{Name: workflows.UanatacaIssuanceName})
+
+	if cfg.Universign.APIKey == "" {
+		log.Info().Msg("Universign disabled: set UNIVERSIGN_API_KEY to run UniversignRegistration workflows")
+	} else {
+		us, err := universign.New(universign.Config{BaseURL: cfg.Universign.BaseURL, APIKey: cfg.Universign.APIKey, Timeout: cfg.Universign.Timeout})
+		if err != nil {
+			return err
+		}
+		w.RegisterActivity(&activities.Universign{Client: us})
+		w.RegisterWorkflowWithOptions(workflows.UniversignRegistration, workflow.RegisterOptions{Name: workflows.UniversignRegistrationName})
+	}
+
+	if !cfg.MasStack.Enabled() {
+		log.Info().Msg("MasStack disabled: set MASSTACK_SERVICE_ACCOUNT_FILE and MASSTACK_ORG_ID to run MasStackIdentification workflows")
+	} else {
+		ms, err := masstack.New(masstack.Config{
+			BaseURL: cfg.MasStack.BaseURL, AuthURL: cfg.MasStack.AuthURL, Audience: cfg.MasStack.Audience,
+			OrgID: cfg.MasStack.OrgID, ServiceAccountFile: cfg.MasStack.ServiceAccountFile, Timeout: cfg.MasStack.Timeout,
+		})
+		if err != nil {
+			return err
+		}
+		w.RegisterActivity(&activities.MasStack{Client: ms})
+		w.RegisterWorkflowWithOptions(workflows.MasStackIdentification, workflow.RegisterOptions{Name: workflows.MasStackIdentificationName})
+	}
+	return nil
 }
 
 // Handler serves the worker's HTTP endpoints (for tests).

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -14,7 +15,9 @@ import (
 	"github.com/certflow/certflow/internal/config"
 	"github.com/certflow/certflow/internal/logging"
 	"github.com/certflow/certflow/internal/sandbox/devpki"
+	mssandbox "github.com/certflow/certflow/internal/sandbox/masstack"
 	uasandbox "github.com/certflow/certflow/internal/sandbox/uanataca"
+	ussandbox "github.com/certflow/certflow/internal/sandbox/universign"
 	"github.com/certflow/certflow/worker"
 )
 
@@ -27,13 +30,18 @@ type Options struct {
 	TaskQueue string
 	// PKIDir holds the dev PKI (created when missing).
 	PKIDir string
-	// UanatacaAddr and HTTPAddr are where the emulator and the worker's
-	// HTTP server listen ("127.0.0.1:0" picks a free port).
-	UanatacaAddr, HTTPAddr string
-	// Uanataca configures the emulator. Its WebhookURL is set to the
+	// UanatacaAddr, UniversignAddr, MasStackAddr and HTTPAddr are where the
+	// emulators and the worker's HTTP server listen ("127.0.0.1:0" picks a
+	// free port).
+	UanatacaAddr, UniversignAddr, MasStackAddr, HTTPAddr string
+	// Uanataca configures its emulator. Its WebhookURL is set to the
 	// worker's ingress when empty, like the one URL Uanataca configures per
 	// RA in production.
 	Uanataca uasandbox.Options
+	// Universign and MasStack configure theirs. MasStack's service account
+	// is generated in PKIDir and trusted by its emulator.
+	Universign ussandbox.Options
+	MasStack   mssandbox.Options
 	// WebUIURL is printed in links.
 	WebUIURL string
 	// Log receives the worker's logs.
@@ -42,8 +50,10 @@ type Options struct {
 
 // Stack is a running set of emulators and a worker.
 type Stack struct {
-	Client   client.Client
-	Uanataca *uasandbox.Server
+	Client     client.Client
+	Uanataca   *uasandbox.Server
+	Universign *ussandbox.Server
+	MasStack   *mssandbox.Server
 	// WebhookURL is the worker's Uanataca webhook endpoint.
 	WebhookURL string
 	// Config is the worker's configuration, as the worker runs it.
@@ -91,9 +101,14 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 			Timeout: 10 * time.Second, RAOUsername: rao.Username, RAOPassword: rao.Password, RAOPIN: rao.PIN, RAOID: raoID,
 		},
 	}
+	if err := s.startPolledEmulators(opts); err != nil {
+		s.Close()
+		httpListener.Close()
+		return nil, err
+	}
 	s.Client, err = client.Dial(client.Options{HostPort: opts.TemporalAddress, Logger: logging.NewTemporal(opts.Log)})
 	if err != nil {
-		s.Uanataca.Close()
+		s.Close()
 		httpListener.Close()
 		return nil, fmt.Errorf("connecting to Temporal at %s: %w", opts.TemporalAddress, err)
 	}
@@ -109,6 +124,35 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	return s, nil
 }
 
+// startPolledEmulators starts the Universign and MasStack emulators and
+// points the worker's configuration at them.
+func (s *Stack) startPolledEmulators(opts Options) error {
+	var err error
+	usOpts := opts.Universign
+	if len(usOpts.APIKeys) == 0 {
+		usOpts.APIKeys = []string{ussandbox.DefaultAPIKey}
+	}
+	if s.Universign, err = ussandbox.Start(opts.UniversignAddr, usOpts); err != nil {
+		return err
+	}
+	s.Config.Universign = config.Universign{BaseURL: s.Universign.URL, APIKey: usOpts.APIKeys[0], Timeout: 10 * time.Second}
+
+	account := filepath.Join(opts.PKIDir, "masstack-service-account.json")
+	if _, err := mssandbox.GenerateServiceAccount(account, ""); err != nil {
+		return fmt.Errorf("MasStack dev service account: %w", err)
+	}
+	msOpts := opts.MasStack
+	msOpts.AccountFiles = append(msOpts.AccountFiles, account)
+	if s.MasStack, err = mssandbox.Start(opts.MasStackAddr, msOpts); err != nil {
+		return err
+	}
+	s.Config.MasStack = config.MasStack{
+		BaseURL: s.MasStack.URL, AuthURL: s.MasStack.TokenURL, OrgID: mssandbox.DefaultOrg,
+		ServiceAccountFile: account, Timeout: 10 * time.Second,
+	}
+	return nil
+}
+
 // Close stops the worker (letting running activities finish), then the
 // emulators, then the Temporal client.
 func (s *Stack) Close() error {
@@ -119,6 +163,12 @@ func (s *Stack) Close() error {
 	}
 	if s.Uanataca != nil {
 		errs = append(errs, s.Uanataca.Close())
+	}
+	if s.Universign != nil {
+		errs = append(errs, s.Universign.Close())
+	}
+	if s.MasStack != nil {
+		errs = append(errs, s.MasStack.Close())
 	}
 	if s.Client != nil {
 		s.Client.Close()
