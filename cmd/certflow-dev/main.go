@@ -1,8 +1,8 @@
 // Command certflow-dev runs certflow's whole development stack on this
 // machine: the Temporal dev server with its Web UI, the provider emulators
 // and the worker, wired together. `make dev` runs it until Ctrl-C; `make
-// demo` runs it with -demo, which carries one issuance end to end, prints
-// the result and exits.
+// demo` runs it with -demo, which carries one workflow of each kind end to
+// end, prints the results and exits.
 package main
 
 import (
@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -20,7 +21,9 @@ import (
 
 	"github.com/certflow/certflow/internal/devstack"
 	"github.com/certflow/certflow/internal/logging"
+	mssandbox "github.com/certflow/certflow/internal/sandbox/masstack"
 	uasandbox "github.com/certflow/certflow/internal/sandbox/uanataca"
+	ussandbox "github.com/certflow/certflow/internal/sandbox/universign"
 	"github.com/certflow/certflow/workflows"
 )
 
@@ -32,14 +35,15 @@ func main() {
 }
 
 func run() error {
-	demo := flag.Bool("demo", false, "run one Uanataca issuance end to end, print the result and exit")
+	demo := flag.Bool("demo", false, "run one workflow of each kind end to end, print the results and exit")
 	state := flag.String("state", ".dev", "folder for the dev PKI and logs")
 	temporalPort := flag.Int("temporal-port", 7233, "Temporal gRPC port")
 	uiPort := flag.Int("ui-port", 8233, "Temporal Web UI port")
 	uanatacaAddr := flag.String("uanataca-addr", "127.0.0.1:8443", "Uanataca emulator address (mutual TLS)")
+	universignAddr := flag.String("universign-addr", "127.0.0.1:8444", "Universign emulator address")
+	masstackAddr := flag.String("masstack-addr", "127.0.0.1:8445", "MasStack emulator address (API and token endpoint)")
 	httpAddr := flag.String("http-addr", "127.0.0.1:8080", "worker's webhook and health address")
-	issueAfter := flag.Duration("issue-after", 5*time.Second, "emulator: delay before the simulated applicant completes issuance")
-	input := flag.String("input", "examples/uanataca-issuance.json", "demo: the issuance input")
+	issueAfter := flag.Duration("issue-after", 5*time.Second, "emulators: delay before the simulated person completes (issuance, registration, identification)")
 	flag.Parse()
 
 	log, err := logging.New(os.Stderr, "info", "console")
@@ -66,8 +70,11 @@ func run() error {
 
 	stack, err := devstack.Start(ctx, devstack.Options{
 		TemporalAddress: temporal.Address, PKIDir: filepath.Join(*state, "pki"),
-		UanatacaAddr: *uanatacaAddr, HTTPAddr: *httpAddr, WebUIURL: temporal.UIURL, Log: log,
-		Uanataca: uasandbox.Options{RAs: map[string]int{"121": 1000}, IssueAfter: *issueAfter},
+		UanatacaAddr: *uanatacaAddr, UniversignAddr: *universignAddr, MasStackAddr: *masstackAddr,
+		HTTPAddr: *httpAddr, WebUIURL: temporal.UIURL, Log: log,
+		Uanataca:   uasandbox.Options{RAs: map[string]int{"121": 1000}, IssueAfter: *issueAfter},
+		Universign: ussandbox.Options{CompleteAfter: *issueAfter},
+		MasStack:   mssandbox.Options{StartAfter: *issueAfter / 2, CompleteAfter: *issueAfter},
 	})
 	if err != nil {
 		return err
@@ -79,16 +86,23 @@ certflow dev stack is up:
   Temporal Web UI   %s
   Temporal gRPC     %s          (TEMPORAL_ADDRESS)
   Uanataca emulator %s  (mutual TLS; PKI in %s)
+  Universign        %s  (API key %s)
+  MasStack          %s  (token endpoint %s)
   webhooks          %s
   task queue        %s
 
-Start an issuance from another terminal:
-  TEMPORAL_ADDRESS=%s go run ./cmd/certflow start uanataca -f examples/uanataca-issuance.json --wait
+Start workflows from another terminal:
+  export TEMPORAL_ADDRESS=%s
+  go run ./cmd/certflow start uanataca -f examples/uanataca-issuance.json --wait
+  go run ./cmd/certflow start universign -f examples/universign-registration.json -poll-interval 5s --wait
+  go run ./cmd/certflow start masstack -f examples/masstack-identification.json -poll-interval 5s --wait
 
-`, temporal.UIURL, temporal.Address, stack.Uanataca.URL, filepath.Join(*state, "pki"), stack.WebhookURL, stack.Config.TaskQueue, temporal.Address)
+`, temporal.UIURL, temporal.Address, stack.Uanataca.URL, filepath.Join(*state, "pki"),
+		stack.Universign.URL, stack.Config.Universign.APIKey, stack.MasStack.URL, stack.MasStack.TokenURL,
+		stack.WebhookURL, stack.Config.TaskQueue, temporal.Address)
 
 	if *demo {
-		return runDemo(ctx, stack, *input, temporal.UIURL)
+		return runDemo(ctx, stack, temporal.UIURL)
 	}
 	fmt.Fprintln(os.Stderr, "Ctrl-C stops everything.")
 	<-ctx.Done()
@@ -96,38 +110,69 @@ Start an issuance from another terminal:
 	return nil
 }
 
-// runDemo carries one issuance from start to ISSUED through the emulator's
-// webhooks and prints the result.
-func runDemo(ctx context.Context, stack *devstack.Stack, inputFile, uiURL string) error {
-	raw, err := os.ReadFile(inputFile)
-	if err != nil {
-		return err
-	}
-	var in workflows.UanatacaIssuanceInput
-	if err := json.Unmarshal(raw, &in); err != nil {
-		return fmt.Errorf("%s: %w", inputFile, err)
+// demo is one workflow of the demo: its input file, and the provider
+// status it must end in.
+type demo struct {
+	workflowType, input, want string
+	in                        any
+	poll                      *workflows.Duration
+	status                    func() string
+	result                    any
+}
+
+// runDemo carries one workflow of each kind from start to success through
+// the emulators, at once, and prints the results. Polling is shortened to
+// a second so the polled providers finish within the demo.
+func runDemo(ctx context.Context, stack *devstack.Stack, uiURL string) error {
+	var (
+		ua    workflows.UanatacaIssuanceInput
+		us    workflows.UniversignRegistrationInput
+		ms    workflows.MasStackIdentificationInput
+		uaRes workflows.UanatacaIssuanceResult
+		usRes workflows.UniversignRegistrationResult
+		msRes workflows.MasStackIdentificationResult
+	)
+	demos := []demo{
+		{workflows.UanatacaIssuanceName, "examples/uanataca-issuance.json", "ISSUED", &ua, nil, func() string { return uaRes.Status }, &uaRes},
+		{workflows.UniversignRegistrationName, "examples/universign-registration.json", "completed", &us, &us.PollInterval, func() string { return usRes.State }, &usRes},
+		{workflows.MasStackIdentificationName, "examples/masstack-identification.json", "COMPLETED", &ms, &ms.PollInterval, func() string { return msRes.Status }, &msRes},
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	id := fmt.Sprintf("uanataca-demo-%d", time.Now().UnixNano())
-	run, err := stack.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID: id, TaskQueue: stack.Config.TaskQueue, StaticSummary: "certflow demo issuance",
-	}, workflows.UanatacaIssuanceName, in)
-	if err != nil {
-		return err
+	errs := make([]error, len(demos))
+	var wg sync.WaitGroup
+	for i, d := range demos {
+		raw, err := os.ReadFile(d.input)
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(raw, d.in); err != nil {
+			return fmt.Errorf("%s: %w", d.input, err)
+		}
+		if d.poll != nil {
+			*d.poll = workflows.Duration(time.Second)
+		}
+		id := fmt.Sprintf("demo-%s-%d", d.workflowType, time.Now().UnixNano())
+		run, err := stack.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+			ID: id, TaskQueue: stack.Config.TaskQueue, StaticSummary: "certflow demo: " + d.workflowType,
+		}, d.workflowType, d.in)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "demo: started %s — %s/namespaces/default/workflows/%s\n", d.workflowType, uiURL, id)
+		wg.Go(func() { errs[i] = run.Get(ctx, d.result) })
 	}
-	link := fmt.Sprintf("%s/namespaces/default/workflows/%s", uiURL, id)
-	fmt.Fprintf(os.Stderr, "demo: started %s\ndemo: follow it at %s\n", id, link)
-	var res workflows.UanatacaIssuanceResult
-	if err := run.Get(ctx, &res); err != nil {
-		return fmt.Errorf("demo issuance %s failed: %w", id, err)
+	wg.Wait()
+	for i, d := range demos {
+		if errs[i] != nil {
+			return fmt.Errorf("demo %s failed: %w", d.workflowType, errs[i])
+		}
+		out, _ := json.MarshalIndent(d.result, "", "  ")
+		fmt.Printf("%s:\n%s\n", d.workflowType, out)
+		if got := d.status(); got != d.want {
+			return fmt.Errorf("demo %s ended %s, want %s", d.workflowType, got, d.want)
+		}
 	}
-	out, _ := json.MarshalIndent(res, "", "  ")
-	fmt.Printf("%s\n", out)
-	stats := stack.Uanataca.Emulator.Stats()
-	fmt.Fprintf(os.Stderr, "demo: request %d is %s; the emulator sent %d webhooks\ndemo: %s\n", res.PK, res.Status, stats.WebhooksSent, link)
-	if res.Status != "ISSUED" {
-		return fmt.Errorf("demo ended with status %s, want ISSUED", res.Status)
-	}
+	fmt.Fprintf(os.Stderr, "demo: all three workflows succeeded; the Uanataca emulator sent %d webhooks\n", stack.Uanataca.Emulator.Stats().WebhooksSent)
 	return nil
 }
