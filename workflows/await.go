@@ -42,6 +42,9 @@ type wait[S, H any] struct {
 	stateKey func(S) string
 	// observe is told every state read.
 	observe func(S)
+	// onHint, when set, is told every hint not seen before, before the
+	// read it triggers (for what only webhooks carry, such as OTP failures).
+	onHint func(H)
 }
 
 // awaitFinal waits until the provider's state is final, learned from a
@@ -101,6 +104,9 @@ func awaitFinal[S, H any](ctx workflow.Context, w wait[S, H]) (S, waitEnd, error
 		if key != "" && applied[key] {
 			logger.Debug("webhook already applied; ignored", "event", key)
 			return
+		}
+		if w.onHint != nil {
+			w.onHint(hint)
 		}
 		state, rerr := w.read(ctx)
 		if rerr != nil {

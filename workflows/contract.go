@@ -31,6 +31,7 @@ const (
 	ProviderUanataca   = "uanataca"
 	ProviderUniversign = "universign"
 	ProviderMasStack   = "masstack"
+	ProviderHumanos    = "humanos"
 )
 
 // Search attributes every workflow keeps current, so operators and the
@@ -77,6 +78,7 @@ const (
 	ErrTypeVideoIDFailed          = "VideoIdentificationFailed"
 	ErrTypeRegistrationFailed     = "RegistrationFailed"
 	ErrTypeIdentificationRejected = "IdentificationRejected"
+	ErrTypeRejectedBySubject      = "RejectedBySubject"
 )
 
 // Duration is a time span in workflow inputs. It reads and writes as a

@@ -19,9 +19,21 @@ type Status struct {
 	ProviderStatus string `json:"provider_status,omitempty"`
 	// ActionURL is the link to send the person (Universign's registration
 	// session, MasStack's identification page), once known.
-	ActionURL string    `json:"action_url,omitempty"`
-	Deadline  time.Time `json:"deadline,omitzero"`
-	UpdatedAt time.Time `json:"updated_at"`
+	ActionURL string `json:"action_url,omitempty"`
+	// Subjects are the people of a multi-person request (Humanos): the
+	// link and code to send each, and what is known of their progress.
+	Subjects  []SubjectStatus `json:"subjects,omitempty"`
+	Deadline  time.Time       `json:"deadline,omitzero"`
+	UpdatedAt time.Time       `json:"updated_at"`
+}
+
+// SubjectStatus is one person of a multi-person request.
+type SubjectStatus struct {
+	Contact        string `json:"contact"`
+	Link           string `json:"link,omitempty"`
+	Code           string `json:"code,omitempty"`
+	IdentityStatus string `json:"identity_status,omitempty"`
+	OTPFailures    int    `json:"otp_failures,omitempty"`
 }
 
 // tracker keeps a workflow's Status, answers the status query with it, and

@@ -178,3 +178,69 @@ type Request struct {
 	Subjects      []Subject    `json:"subjects"`
 	Credentials   []Credential `json:"credentials"`
 }
+
+// Outcome classifies a request for a workflow that waits on it.
+type Outcome int
+
+const (
+	// OutcomePending: some subject has a credential still to decide.
+	OutcomePending Outcome = iota
+	// OutcomeAccepted: every subject accepted every credential.
+	OutcomeAccepted
+	// OutcomeRejected: every credential is decided and one was rejected.
+	OutcomeRejected
+	// OutcomeKYCFailed: a subject's identity verification failed, so that
+	// subject will decide nothing.
+	OutcomeKYCFailed
+	// OutcomeCanceled: the request was cancelled.
+	OutcomeCanceled
+	// OutcomeExpired: a credential expired undecided.
+	OutcomeExpired
+)
+
+// decided reports whether a credential status is final.
+func decided(status string) bool {
+	switch status {
+	case CredentialActive, CredentialApproved, CredentialRejected, CredentialCanceled, CredentialRevoked, CredentialExpired:
+		return true
+	}
+	return false
+}
+
+// Outcome is the one place that decides when a request is over, from its
+// authoritative state (GET), never from a webhook.
+func (r Request) Outcome() Outcome {
+	if r.CanceledAt != "" {
+		return OutcomeCanceled
+	}
+	for _, s := range r.Subjects {
+		if KYCFailed(s.IdentityStatus) {
+			return OutcomeKYCFailed
+		}
+	}
+	rejected := false
+	for _, c := range r.Credentials {
+		byContact := map[string]bool{}
+		for _, d := range c.Decisions {
+			byContact[d.Contact] = true
+			if !d.Accepted {
+				rejected = true
+			}
+		}
+		switch {
+		case c.Status == CredentialExpired:
+			return OutcomeExpired
+		case c.Status == CredentialRejected:
+			rejected = true
+		case !decided(c.Status) && len(byContact) < len(r.Subjects):
+			return OutcomePending
+		}
+	}
+	if len(r.Credentials) == 0 {
+		return OutcomePending
+	}
+	if rejected {
+		return OutcomeRejected
+	}
+	return OutcomeAccepted
+}
