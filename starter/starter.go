@@ -37,6 +37,7 @@ Usage:
   certflow start uanataca [-f input.json] [flags]     start a Uanataca certificate issuance
   certflow start universign [-f input.json] [flags]   start a Universign standalone registration
   certflow start masstack [-f input.json] [flags]     start a MasStack identity-document identification
+  certflow start humanos [-f input.json] [flags]      start a Humanos request (OTP, KYC, consent)
   certflow status <workflow-id>                       print the workflow's state as JSON
   certflow cancel <workflow-id>                       cancel it (certflow cancels at the provider)
 
@@ -88,9 +89,10 @@ func (c *CLI) run(ctx context.Context, args []string) error {
 			workflows.ProviderUanataca:   c.startUanataca,
 			workflows.ProviderUniversign: c.startUniversign,
 			workflows.ProviderMasStack:   c.startMasStack,
+			workflows.ProviderHumanos:    c.startHumanos,
 		}
 		if len(rest) == 0 || kinds[rest[0]] == nil {
-			return usageError{"start needs a workflow kind: uanataca, universign or masstack"}
+			return usageError{"start needs a workflow kind: uanataca, universign, masstack or humanos"}
 		}
 		return kinds[rest[0]](ctx, rest[1:])
 	case "status":

@@ -21,6 +21,7 @@ import (
 	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/internal/config"
 	"github.com/certflow/certflow/internal/logging"
+	"github.com/certflow/certflow/internal/provider/humanos"
 	"github.com/certflow/certflow/internal/provider/masstack"
 	"github.com/certflow/certflow/internal/provider/uanataca"
 	"github.com/certflow/certflow/internal/provider/universign"
@@ -73,7 +74,14 @@ func New(cfg config.Worker, c client.Client, log zerolog.Logger) (*Worker, error
 		rw.Header().Set("Content-Type", "application/json")
 		_, _ = rw.Write([]byte(`{"status":"ok"}` + "\n"))
 	})
-	(&webhook.Ingress{Temporal: c, Log: log, LookupAttempts: 10, LookupBackoff: 300 * time.Millisecond}).Register(mux)
+	humanosWebhooks, err := humanosWebhookSettings(cfg.Humanos)
+	if err != nil {
+		return nil, err
+	}
+	(&webhook.Ingress{
+		Temporal: c, Log: log, LookupAttempts: 10, LookupBackoff: 300 * time.Millisecond,
+		Humanos: humanosWebhooks,
+	}).Register(mux)
 
 	return &Worker{
 		cfg: cfg, log: log, worker: w,
@@ -128,7 +136,39 @@ func register(w sdkworker.Registry, cfg config.Worker, log zerolog.Logger) error
 		w.RegisterActivity(&activities.MasStack{Client: ms})
 		w.RegisterWorkflowWithOptions(workflows.MasStackIdentification, workflow.RegisterOptions{Name: workflows.MasStackIdentificationName})
 	}
+
+	if cfg.Humanos.APIKey == "" {
+		log.Info().Msg("Humanos disabled: set HUMANOS_API_KEY and HUMANOS_SIGNATURE_SECRET to run HumanosRequest workflows")
+	} else {
+		hu, err := humanos.New(humanos.Config{
+			BaseURL: cfg.Humanos.BaseURL, APIKey: cfg.Humanos.APIKey, SignatureSecret: cfg.Humanos.SignatureSecret,
+			APIVersion: cfg.Humanos.APIVersion, Timeout: cfg.Humanos.Timeout,
+		})
+		if err != nil {
+			return err
+		}
+		w.RegisterActivity(&activities.Humanos{Client: hu})
+		w.RegisterWorkflowWithOptions(workflows.HumanosRequest, workflow.RegisterOptions{Name: workflows.HumanosRequestName})
+	}
 	return nil
+}
+
+// humanosWebhookSettings derives the ingress's Humanos verification and,
+// when an encryption secret is set, the decryption key.
+func humanosWebhookSettings(h config.Humanos) (webhook.HumanosSettings, error) {
+	s := webhook.HumanosSettings{Secret: h.WebhookSecret, Window: h.WebhookWindow}
+	if h.WebhookEncryptionSecret == "" {
+		return s, nil
+	}
+	key, err := humanos.KeyDerivation{
+		Secret: h.WebhookEncryptionSecret, Salt: h.WebhookEncryptionSalt,
+		Iterations: h.WebhookPBKDF2Iterations, Digest: h.WebhookPBKDF2Digest,
+	}.Key()
+	if err != nil {
+		return s, fmt.Errorf("HUMANOS_WEBHOOK_ENCRYPTION_*: %w", err)
+	}
+	s.Key = key
+	return s, nil
 }
 
 // Handler serves the worker's HTTP endpoints (for tests).

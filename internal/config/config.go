@@ -37,6 +37,24 @@ type Worker struct {
 	Uanataca        Uanataca
 	Universign      Universign
 	MasStack        MasStack
+	Humanos         Humanos
+}
+
+// Humanos configures the Humanos client and the verification of its
+// webhooks. Without an API key the worker does not run Humanos workflows.
+type Humanos struct {
+	BaseURL         string        `envconfig:"HUMANOS_BASE_URL" default:"https://api.humanos.id"`
+	APIKey          string        `envconfig:"HUMANOS_API_KEY"`
+	SignatureSecret string        `envconfig:"HUMANOS_SIGNATURE_SECRET"`
+	APIVersion      string        `envconfig:"HUMANOS_API_VERSION"`
+	Timeout         time.Duration `envconfig:"HUMANOS_TIMEOUT" default:"30s"`
+	// Webhook verification and decryption.
+	WebhookSecret           string        `envconfig:"HUMANOS_WEBHOOK_SECRET"`
+	WebhookWindow           time.Duration `envconfig:"HUMANOS_WEBHOOK_WINDOW" default:"5m"`
+	WebhookEncryptionSecret string        `envconfig:"HUMANOS_WEBHOOK_ENCRYPTION_SECRET"`
+	WebhookEncryptionSalt   string        `envconfig:"HUMANOS_WEBHOOK_ENCRYPTION_SALT"`
+	WebhookPBKDF2Iterations int           `envconfig:"HUMANOS_WEBHOOK_PBKDF2_ITERATIONS" default:"100000"`
+	WebhookPBKDF2Digest     string        `envconfig:"HUMANOS_WEBHOOK_PBKDF2_DIGEST" default:"sha256"`
 }
 
 // Universign configures the Universign registrations client. Without an
@@ -93,6 +111,9 @@ func LoadWorker() (Worker, error) {
 	}
 	if (w.Uanataca.CertFile == "") != (w.Uanataca.KeyFile == "") {
 		return w, fmt.Errorf("set both UANATACA_CERT_FILE and UANATACA_KEY_FILE for mutual TLS, or neither")
+	}
+	if w.Humanos.APIKey != "" && w.Humanos.SignatureSecret == "" {
+		return w, fmt.Errorf("HUMANOS_API_KEY is set: also set HUMANOS_SIGNATURE_SECRET, the key's signature secret")
 	}
 	if w.MasStack.Enabled() && w.MasStack.OrgID == "" {
 		return w, fmt.Errorf("MASSTACK_SERVICE_ACCOUNT_FILE is set: also set MASSTACK_ORG_ID (the tenant, e.g. yoigo)")

@@ -42,11 +42,23 @@ type Ingress struct {
 	// can arrive before the workflow has recorded the provider reference.
 	LookupAttempts int
 	LookupBackoff  time.Duration
+	// Humanos verifies and decrypts Humanos webhooks.
+	Humanos HumanosSettings
+	// Now is the clock for timestamp windows; nil is time.Now.
+	Now func() time.Time
+}
+
+func (in *Ingress) now() time.Time {
+	if in.Now != nil {
+		return in.Now()
+	}
+	return time.Now()
 }
 
 // Register adds the webhook routes to mux.
 func (in *Ingress) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /webhooks/uanataca", in.uanataca)
+	mux.HandleFunc("POST /webhooks/humanos", in.humanos)
 }
 
 // httpError is a failure with the status and message the sender gets.

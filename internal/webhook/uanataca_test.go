@@ -3,8 +3,10 @@ package webhook
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
@@ -17,13 +19,16 @@ import (
 	"github.com/certflow/certflow/workflows"
 )
 
-// fakeTemporal finds workflows by the pk in the query and records signals.
+// fakeTemporal finds workflows by the provider reference in the query and
+// records signals.
 type fakeTemporal struct {
-	running   map[string]string // pk -> workflow ID
+	running   map[string]string // provider reference -> workflow ID
+	provider  string            // default uanataca
 	listErr   error
 	signalErr error
 	lists     int
-	signals   []workflows.UanatacaWebhook
+	signals   []any
+	signalled []string // workflow IDs
 }
 
 func (f *fakeTemporal) ListWorkflow(_ context.Context, req *workflowservice.ListWorkflowExecutionsRequest) (*workflowservice.ListWorkflowExecutionsResponse, error) {
@@ -33,21 +38,29 @@ func (f *fakeTemporal) ListWorkflow(_ context.Context, req *workflowservice.List
 	}
 	resp := &workflowservice.ListWorkflowExecutionsResponse{}
 	for pk, id := range f.running {
-		if strings.Contains(req.GetQuery(), `CertflowProviderRef = "`+pk+`"`) && strings.Contains(req.GetQuery(), `CertflowProvider = "uanataca"`) {
+		provider := f.provider
+		if provider == "" {
+			provider = "uanataca"
+		}
+		if strings.Contains(req.GetQuery(), `CertflowProviderRef = "`+pk+`"`) && strings.Contains(req.GetQuery(), `CertflowProvider = "`+provider+`"`) {
 			resp.Executions = append(resp.Executions, &workflowpb.WorkflowExecutionInfo{Execution: &commonpb.WorkflowExecution{WorkflowId: id}})
 		}
 	}
 	return resp, nil
 }
 
-func (f *fakeTemporal) SignalWorkflow(_ context.Context, _, _, name string, arg any) error {
+func (f *fakeTemporal) SignalWorkflow(_ context.Context, id, _, name string, arg any) error {
 	if f.signalErr != nil {
 		return f.signalErr
 	}
 	if name != workflows.SignalWebhook {
 		return errors.New("unexpected signal " + name)
 	}
-	f.signals = append(f.signals, arg.(workflows.UanatacaWebhook))
+	if !slices.Contains(slices.Collect(maps.Values(f.running)), id) {
+		return serviceerror.NewNotFound("workflow not found")
+	}
+	f.signals = append(f.signals, arg)
+	f.signalled = append(f.signalled, id)
 	return nil
 }
 
@@ -102,7 +115,7 @@ func TestUanatacaIngress(t *testing.T) {
 				}
 				return
 			}
-			if len(fake.signals) != 1 || fake.signals[0] != *tt.wantHint {
+			if len(fake.signals) != 1 || fake.signals[0] != any(*tt.wantHint) {
 				t.Fatalf("signals = %+v, want [%+v]", fake.signals, *tt.wantHint)
 			}
 		})

@@ -1,0 +1,45 @@
+package starter
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/certflow/certflow/internal/provider/humanos"
+	"github.com/certflow/certflow/workflows"
+)
+
+func (c *CLI) startHumanos(ctx context.Context, args []string) error {
+	var in workflows.HumanosRequestInput
+	cmd, err := c.newStart(workflows.ProviderHumanos, args, &in, &in.Timeout, &in.PollInterval, "default 30d")
+	if err != nil {
+		return err
+	}
+	r := &in.Request
+	fs := cmd.fs
+	var contacts, groups, resources, docs multi
+	fs.Var(&contacts, "contact", "a subject's email or E.164 phone (repeatable); adds to the file's contacts")
+	fs.Var(&resources, "resource", "an existing resource id to ask for (repeatable)")
+	fs.Var(&groups, "group", "an existing group id to ask for (repeatable)")
+	fs.Var(&docs, "expected-doc", "contact=docId: a known document id, forcing KYC against it (repeatable)")
+	fs.StringVar(&r.Name, "name", r.Name, "the request's name")
+	fs.StringVar(&r.SecurityLevel, "security-level", r.SecurityLevel, "CONTACT, ORGANIZATION_KYC, HUMANOS_KYC or HUMANOS_REVALIDATION")
+	fs.StringVar(&r.Language, "language", r.Language, "notification language, e.g. ENG")
+	fs.StringVar(&r.RedirectURL, "redirect-url", r.RedirectURL, "where subjects go when they are done")
+	if err := cmd.parse(args); err != nil {
+		return err
+	}
+	r.Contacts = append(r.Contacts, contacts...)
+	r.GroupIDs = append(r.GroupIDs, groups...)
+	r.ResourcesIDs = append(r.ResourcesIDs, resources...)
+	for _, d := range docs {
+		contact, docID, ok := strings.Cut(d, "=")
+		if !ok {
+			return usageError{fmt.Sprintf("-expected-doc %q: want contact=docId", d)}
+		}
+		r.ExpectedDocIDs = append(r.ExpectedDocIDs, humanos.ExpectedDoc{Contact: contact, DocID: docID})
+	}
+	summary := fmt.Sprintf("Humanos request · %d subjects · %s", len(r.Contacts), r.SecurityLevel)
+	var res workflows.HumanosRequestResult
+	return c.launch(ctx, cmd, workflows.HumanosRequestName, summary, in, &res)
+}
