@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/certflow/certflow/internal/provider"
+	"github.com/certflow/certflow/internal/validate"
 )
 
 // Stable error types carried by the non-retryable ApplicationErrors that
@@ -27,6 +28,7 @@ const (
 	ErrTypeUnavailable     = "ProviderUnavailable"    // 5xx (retryable)
 	ErrTypeNotFinal        = "ProviderNotFinal"       // polling: not in a final state yet (retryable)
 	ErrTypeScratchcardUsed = "ScratchcardUnavailable" // the reserved card was taken by another request
+	ErrTypeInvalidInput    = "InvalidInput"           // a client refused the input before any call
 )
 
 // nonRetryable maps the HTTP statuses that no retry can fix to their types.
@@ -43,6 +45,8 @@ var nonRetryable = map[int]string{
 
 // mapError turns a provider client error into the error Temporal should see.
 // It is the one place that decides what is retried:
+//   - input a client refused before any call (*validate.Error): non-retryable
+//     InvalidInput;
 //   - 400/401/403/404/409/412/415/422: non-retryable, with a stable type;
 //   - 429: retryable, after the provider's Retry-After when it gave one;
 //   - 5xx and any other status: retryable with the activity's backoff;
@@ -51,6 +55,10 @@ var nonRetryable = map[int]string{
 func mapError(err error) error {
 	if err == nil {
 		return nil
+	}
+	var invalid *validate.Error
+	if errors.As(err, &invalid) {
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidInput, nil)
 	}
 	var pe *provider.Error
 	if !errors.As(err, &pe) {

@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/certflow/certflow/internal/provider"
+	"github.com/certflow/certflow/internal/validate"
 )
 
 func TestMapError(t *testing.T) {
@@ -50,6 +51,12 @@ func TestMapError(t *testing.T) {
 	}
 	if got := mapError(transport); got != transport {
 		t.Fatalf("a transport error must pass through for Temporal's retry, got %v", got)
+	}
+	invalid := validate.New("test")
+	invalid.Add("field", "wrong")
+	var appErr *temporal.ApplicationError
+	if err := mapError(invalid.Err()); !errors.As(err, &appErr) || appErr.Type() != ErrTypeInvalidInput || !appErr.NonRetryable() {
+		t.Fatalf("a validation error mapped to %v, want non-retryable %s", err, ErrTypeInvalidInput)
 	}
 	if mapError(nil) != nil {
 		t.Fatal("mapError(nil) must be nil")

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/temporal"
+
+	"github.com/certflow/certflow/activities"
 )
 
 // Names other services rely on. They are part of certflow's external
@@ -70,7 +72,7 @@ const (
 // Error types of the failures certflow workflows end with; callers match on
 // them. Activity error types are in package activities.
 const (
-	ErrTypeInvalidInput      = "InvalidInput"
+	ErrTypeInvalidInput      = activities.ErrTypeInvalidInput
 	ErrTypeDeadlineExceeded  = "DeadlineExceeded"
 	ErrTypeRequestCancelled  = "RequestCancelledAtProvider"
 	ErrTypeExpiredAtProvider = "ExpiredAtProvider"

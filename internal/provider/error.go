@@ -65,10 +65,14 @@ func ParseRetryAfter(value string, now time.Time) time.Duration {
 		return 0
 	}
 	if secs, err := strconv.Atoi(value); err == nil && secs >= 0 {
-		return time.Duration(secs) * time.Second
+		return min(time.Duration(min(secs, int(maxRetryAfter/time.Second)))*time.Second, maxRetryAfter)
 	}
 	if t, err := http.ParseTime(value); err == nil && t.After(now) {
-		return t.Sub(now)
+		return min(t.Sub(now), maxRetryAfter)
 	}
 	return 0
 }
+
+// maxRetryAfter bounds an announced delay, so an absurd header (or an
+// overflow) never parks a call for longer than a day.
+const maxRetryAfter = 24 * time.Hour

@@ -164,7 +164,7 @@ func (h *HTTP) Do(ctx context.Context, op, method string, u *url.URL, b *Body) (
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", h.Provider, op, err)
+		return nil, fmt.Errorf("%s %s: %w", h.Provider, op, withoutQuery(err))
 	}
 	defer resp.Body.Close()
 
@@ -337,3 +337,28 @@ type unreadableError struct{ msg string }
 
 func (e *unreadableError) Error() string        { return e.msg }
 func (e *unreadableError) Is(target error) bool { return target == ErrUnreadableAnswer }
+
+// withoutQuery keeps a call's query string out of its transport error:
+// net/http quotes the whole URL in a *url.Error, and queries carry personal
+// data (a Humanos resend's contact, a Uanataca list's filters). The cause
+// stays wrapped, for errors.Is and errors.As on net errors and deadlines.
+func withoutQuery(err error) error {
+	var ue *url.Error
+	if !errors.As(err, &ue) {
+		return err
+	}
+	bare, _, _ := strings.Cut(ue.URL, "?")
+	return &url.Error{Op: ue.Op, URL: bare, Err: ue.Err}
+}
+
+// CheckID refuses an id that would address another resource once put in a
+// path: an empty id is the collection itself, and "." or ".." climb out of
+// it. Ids come from outside (workflow inputs, provider answers), so every
+// client checks them before building a URL; what names the resource
+// ("registration id") in the error.
+func CheckID(provider, op, what, id string) error {
+	if id == "" || id == "." || id == ".." {
+		return fmt.Errorf("%s %s: %s %q is not an id", provider, op, what, id)
+	}
+	return nil
+}

@@ -129,8 +129,8 @@ type Subject struct {
 	ID      string `json:"id,omitempty"`
 	Code    string `json:"code,omitempty"`
 	Link    string `json:"link,omitempty"`
-	// KYC and IdentityStatus come with GET: the subject's identity
-	// verification state.
+	// IdentityStatus comes with GET: the subject's identity (KYC)
+	// verification state, judged by KYCFailed. GET's kyc object is not read.
 	IdentityStatus string `json:"identityStatus,omitempty"`
 }
 

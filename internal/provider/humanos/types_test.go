@@ -4,7 +4,9 @@ import "testing"
 
 func TestOutcome(t *testing.T) {
 	subjects := []Subject{{Contact: "a@example.com"}, {Contact: "b@example.com"}}
-	dec := func(contact string, ok bool) Decision { return Decision{Contact: contact, Accepted: ok, DecidedAt: "t"} }
+	dec := func(contact string, ok bool) Decision {
+		return Decision{Contact: contact, Accepted: ok, DecidedAt: "t"}
+	}
 	tests := []struct {
 		name string
 		req  Request

@@ -174,8 +174,8 @@ func (c *Client) CancelIdentification(ctx context.Context, id, reason string) er
 // escaped path segment, so that no id (MasStack's are uuids, but they come
 // from outside) can address another resource.
 func (c *Client) identificationURL(op, id string) (*url.URL, error) {
-	if id == "" || id == "." || id == ".." {
-		return nil, fmt.Errorf("masstack %s: identification id %q is not an id", op, id)
+	if err := provider.CheckID("masstack", op, "identification id", id); err != nil {
+		return nil, err
 	}
 	return c.collection.JoinPath(url.PathEscape(id)), nil
 }

@@ -90,7 +90,7 @@ func (c *Client) CreateRegistration(ctx context.Context, r CreateRegistration) (
 // state is how completion is learned, as no webhook is documented.
 func (c *Client) GetRegistration(ctx context.Context, id string) (Registration, error) {
 	const op = "get_registration"
-	if err := checkID(op, id); err != nil {
+	if err := provider.CheckID("universign", op, "registration id", id); err != nil {
 		return Registration{}, err
 	}
 	ans, err := c.http.Do(ctx, op, http.MethodGet, c.endpoint(id), nil)
@@ -102,20 +102,11 @@ func (c *Client) GetRegistration(ctx context.Context, id string) (Registration, 
 // completed, canceled, failed or expired.
 func (c *Client) CancelRegistration(ctx context.Context, id string) error {
 	const op = "cancel_registration"
-	if err := checkID(op, id); err != nil {
+	if err := provider.CheckID("universign", op, "registration id", id); err != nil {
 		return err
 	}
 	_, err := c.http.Do(ctx, op, http.MethodDelete, c.endpoint(id), nil)
 	return err
-}
-
-// checkID refuses ids that would name another resource once in the path:
-// an empty id is the collection itself, and "." or ".." climb out of it.
-func checkID(op, id string) error {
-	if id == "" || id == "." || id == ".." {
-		return fmt.Errorf("universign %s: registration id %q is not a registration id", op, id)
-	}
-	return nil
 }
 
 // endpoint returns the registrations collection, or registration id in it
