@@ -47,7 +47,7 @@ func startStackWith(t *testing.T, opts devstack.Options) *devstack.Stack {
 	opts.TemporalAddress = temporalAddress
 	opts.TaskQueue = "e2e-" + t.Name()
 	opts.PKIDir = t.TempDir()
-	opts.UanatacaAddr, opts.UniversignAddr, opts.MasStackAddr, opts.HTTPAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	opts.UanatacaAddr, opts.UniversignAddr, opts.MasStackAddr, opts.HumanosAddr, opts.HTTPAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	opts.Log = zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
 	s, err := devstack.Start(context.Background(), opts)
 	if err != nil {

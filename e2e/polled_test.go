@@ -44,6 +44,14 @@ func start(t *testing.T, s *devstack.Stack, id, workflowType string, in any) cli
 	return run
 }
 
+// outcome waits (two minutes at most, so a broken path fails rather than
+// hangs) for the workflow's result.
+func outcome(run client.WorkflowRun, result any) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	return run.Get(ctx, result)
+}
+
 // awaitStatus polls the status query until cond holds.
 func awaitStatus(t *testing.T, s *devstack.Stack, id string, cond func(workflows.Status) bool) workflows.Status {
 	t.Helper()
@@ -84,7 +92,7 @@ func TestUniversignRegistrationCompletes(t *testing.T) {
 		t.Fatalf("status once the registration exists = %+v", st)
 	}
 	var res workflows.UniversignRegistrationResult
-	if err := run.Get(context.Background(), &res); err != nil {
+	if err := outcome(run, &res); err != nil {
 		t.Fatal(err)
 	}
 	if res.State != universign.StateCompleted || res.URL != st.ActionURL {
@@ -100,7 +108,7 @@ func TestUniversignCancelledWorkflowCancelsRegistration(t *testing.T) {
 		t.Fatal(err)
 	}
 	var ce *temporal.CanceledError
-	if err := run.Get(context.Background(), nil); !errors.As(err, &ce) {
+	if err := outcome(run, nil); !errors.As(err, &ce) {
 		t.Fatalf("workflow ended with %v, want cancelled", err)
 	}
 	if state, _ := s.Universign.Emulator.State(st.ProviderRef); state != universign.StateCanceled {
@@ -114,7 +122,7 @@ func TestMasStackIdentificationSurvivesTokenExpiryAndKeepsHistorySmall(t *testin
 	}})
 	run := start(t, s, "ms-complete", workflows.MasStackIdentificationName, identification())
 	var res workflows.MasStackIdentificationResult
-	if err := run.Get(context.Background(), &res); err != nil {
+	if err := outcome(run, &res); err != nil {
 		t.Fatal(err)
 	}
 	if res.Status != masstack.StatusCompleted {
@@ -143,7 +151,7 @@ func TestMasStackCancelledWorkflowCancelsIdentificationWithReason(t *testing.T) 
 		t.Fatal(err)
 	}
 	var ce *temporal.CanceledError
-	if err := run.Get(context.Background(), nil); !errors.As(err, &ce) {
+	if err := outcome(run, nil); !errors.As(err, &ce) {
 		t.Fatalf("workflow ended with %v, want cancelled", err)
 	}
 	status, _ := s.MasStack.Emulator.Status(st.ProviderRef)

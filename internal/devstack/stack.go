@@ -7,6 +7,7 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -14,7 +15,9 @@ import (
 
 	"github.com/certflow/certflow/internal/config"
 	"github.com/certflow/certflow/internal/logging"
+	"github.com/certflow/certflow/internal/provider/humanos"
 	"github.com/certflow/certflow/internal/sandbox/devpki"
+	husandbox "github.com/certflow/certflow/internal/sandbox/humanos"
 	mssandbox "github.com/certflow/certflow/internal/sandbox/masstack"
 	uasandbox "github.com/certflow/certflow/internal/sandbox/uanataca"
 	ussandbox "github.com/certflow/certflow/internal/sandbox/universign"
@@ -33,7 +36,7 @@ type Options struct {
 	// UanatacaAddr, UniversignAddr, MasStackAddr and HTTPAddr are where the
 	// emulators and the worker's HTTP server listen ("127.0.0.1:0" picks a
 	// free port).
-	UanatacaAddr, UniversignAddr, MasStackAddr, HTTPAddr string
+	UanatacaAddr, UniversignAddr, MasStackAddr, HumanosAddr, HTTPAddr string
 	// Uanataca configures its emulator. Its WebhookURL is set to the
 	// worker's ingress when empty, like the one URL Uanataca configures per
 	// RA in production.
@@ -42,6 +45,9 @@ type Options struct {
 	// is generated in PKIDir and trusted by its emulator.
 	Universign ussandbox.Options
 	MasStack   mssandbox.Options
+	// Humanos configures its emulator; its webhooks go to the worker's
+	// ingress, signed and encrypted with the dev secrets below.
+	Humanos husandbox.Options
 	// WebUIURL is printed in links.
 	WebUIURL string
 	// Log receives the worker's logs.
@@ -54,6 +60,7 @@ type Stack struct {
 	Uanataca   *uasandbox.Server
 	Universign *ussandbox.Server
 	MasStack   *mssandbox.Server
+	Humanos    *husandbox.Server
 	// WebhookURL is the worker's Uanataca webhook endpoint.
 	WebhookURL string
 	// Config is the worker's configuration, as the worker runs it.
@@ -150,7 +157,30 @@ func (s *Stack) startPolledEmulators(opts Options) error {
 		BaseURL: s.MasStack.URL, AuthURL: s.MasStack.TokenURL, OrgID: mssandbox.DefaultOrg,
 		ServiceAccountFile: account, Timeout: 10 * time.Second,
 	}
+
+	s.Config.Humanos = devHumanos
+	huOpts := opts.Humanos
+	huOpts.WebhookURL = strings.TrimSuffix(s.WebhookURL, "uanataca") + "humanos"
+	huOpts.WebhookSecret = devHumanos.WebhookSecret
+	huOpts.Encryption = &humanos.KeyDerivation{
+		Secret: devHumanos.WebhookEncryptionSecret, Salt: devHumanos.WebhookEncryptionSalt,
+		Iterations: devHumanos.WebhookPBKDF2Iterations, Digest: devHumanos.WebhookPBKDF2Digest,
+	}
+	if s.Humanos, err = husandbox.Start(opts.HumanosAddr, huOpts); err != nil {
+		return err
+	}
+	s.Config.Humanos.BaseURL = s.Humanos.URL
 	return nil
+}
+
+// devHumanos is the worker's Humanos configuration against the emulator:
+// its default key and secrets, and encrypted webhooks, so the dev stack and
+// the end-to-end tests verify and decrypt every Humanos webhook.
+var devHumanos = config.Humanos{
+	APIKey: husandbox.DefaultAPIKey, SignatureSecret: husandbox.DefaultSignatureSecret, Timeout: 10 * time.Second,
+	WebhookSecret: husandbox.DefaultWebhookSecret, WebhookWindow: 5 * time.Minute,
+	WebhookEncryptionSecret: "dev-humanos-encryption-secret", WebhookEncryptionSalt: "dev-humanos-salt",
+	WebhookPBKDF2Iterations: 10000, WebhookPBKDF2Digest: "sha256",
 }
 
 // Close stops the worker (letting running activities finish), then the
@@ -169,6 +199,9 @@ func (s *Stack) Close() error {
 	}
 	if s.MasStack != nil {
 		errs = append(errs, s.MasStack.Close())
+	}
+	if s.Humanos != nil {
+		errs = append(errs, s.Humanos.Close())
 	}
 	if s.Client != nil {
 		s.Client.Close()
