@@ -21,6 +21,7 @@ import (
 
 	"github.com/certflow/certflow/internal/devstack"
 	"github.com/certflow/certflow/internal/logging"
+	husandbox "github.com/certflow/certflow/internal/sandbox/humanos"
 	mssandbox "github.com/certflow/certflow/internal/sandbox/masstack"
 	uasandbox "github.com/certflow/certflow/internal/sandbox/uanataca"
 	ussandbox "github.com/certflow/certflow/internal/sandbox/universign"
@@ -42,6 +43,7 @@ func run() error {
 	uanatacaAddr := flag.String("uanataca-addr", "127.0.0.1:8443", "Uanataca emulator address (mutual TLS)")
 	universignAddr := flag.String("universign-addr", "127.0.0.1:8444", "Universign emulator address")
 	masstackAddr := flag.String("masstack-addr", "127.0.0.1:8445", "MasStack emulator address (API and token endpoint)")
+	humanosAddr := flag.String("humanos-addr", "127.0.0.1:8446", "Humanos emulator address")
 	httpAddr := flag.String("http-addr", "127.0.0.1:8080", "worker's webhook and health address")
 	issueAfter := flag.Duration("issue-after", 5*time.Second, "emulators: delay before the simulated person completes (issuance, registration, identification)")
 	flag.Parse()
@@ -70,11 +72,12 @@ func run() error {
 
 	stack, err := devstack.Start(ctx, devstack.Options{
 		TemporalAddress: temporal.Address, PKIDir: filepath.Join(*state, "pki"),
-		UanatacaAddr: *uanatacaAddr, UniversignAddr: *universignAddr, MasStackAddr: *masstackAddr,
+		UanatacaAddr: *uanatacaAddr, UniversignAddr: *universignAddr, MasStackAddr: *masstackAddr, HumanosAddr: *humanosAddr,
 		HTTPAddr: *httpAddr, WebUIURL: temporal.UIURL, Log: log,
 		Uanataca:   uasandbox.Options{RAs: map[string]int{"121": 1000}, IssueAfter: *issueAfter},
 		Universign: ussandbox.Options{CompleteAfter: *issueAfter},
 		MasStack:   mssandbox.Options{StartAfter: *issueAfter / 2, CompleteAfter: *issueAfter},
+		Humanos:    husandbox.Options{DecideAfter: *issueAfter},
 	})
 	if err != nil {
 		return err
@@ -88,6 +91,7 @@ certflow dev stack is up:
   Uanataca emulator %s  (mutual TLS; PKI in %s)
   Universign        %s  (API key %s)
   MasStack          %s  (token endpoint %s)
+  Humanos           %s  (signed, encrypted webhooks)
   webhooks          %s
   task queue        %s
 
@@ -96,9 +100,10 @@ Start workflows from another terminal:
   go run ./cmd/certflow start uanataca -f examples/uanataca-issuance.json --wait
   go run ./cmd/certflow start universign -f examples/universign-registration.json -poll-interval 5s --wait
   go run ./cmd/certflow start masstack -f examples/masstack-identification.json -poll-interval 5s --wait
+  go run ./cmd/certflow start humanos -f examples/humanos-request.json --wait
 
 `, temporal.UIURL, temporal.Address, stack.Uanataca.URL, filepath.Join(*state, "pki"),
-		stack.Universign.URL, stack.Config.Universign.APIKey, stack.MasStack.URL, stack.MasStack.TokenURL,
+		stack.Universign.URL, stack.Config.Universign.APIKey, stack.MasStack.URL, stack.MasStack.TokenURL, stack.Humanos.URL,
 		stack.WebhookURL, stack.Config.TaskQueue, temporal.Address)
 
 	if *demo {
@@ -122,20 +127,24 @@ type demo struct {
 
 // runDemo carries one workflow of each kind from start to success through
 // the emulators, at once, and prints the results. Polling is shortened to
-// a second so the polled providers finish within the demo.
+// a second for the providers learned only by polling, so they finish
+// within the demo; Uanataca and Humanos finish through their webhooks.
 func runDemo(ctx context.Context, stack *devstack.Stack, uiURL string) error {
 	var (
 		ua    workflows.UanatacaIssuanceInput
 		us    workflows.UniversignRegistrationInput
 		ms    workflows.MasStackIdentificationInput
+		hu    workflows.HumanosRequestInput
 		uaRes workflows.UanatacaIssuanceResult
 		usRes workflows.UniversignRegistrationResult
 		msRes workflows.MasStackIdentificationResult
+		huRes workflows.HumanosRequestResult
 	)
 	demos := []demo{
 		{workflows.UanatacaIssuanceName, "examples/uanataca-issuance.json", "ISSUED", &ua, nil, func() string { return uaRes.Status }, &uaRes},
 		{workflows.UniversignRegistrationName, "examples/universign-registration.json", "completed", &us, &us.PollInterval, func() string { return usRes.State }, &usRes},
 		{workflows.MasStackIdentificationName, "examples/masstack-identification.json", "COMPLETED", &ms, &ms.PollInterval, func() string { return msRes.Status }, &msRes},
+		{workflows.HumanosRequestName, "examples/humanos-request.json", "ACCEPTED", &hu, nil, func() string { return huRes.Outcome }, &huRes},
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
@@ -173,6 +182,7 @@ func runDemo(ctx context.Context, stack *devstack.Stack, uiURL string) error {
 			return fmt.Errorf("demo %s ended %s, want %s", d.workflowType, got, d.want)
 		}
 	}
-	fmt.Fprintf(os.Stderr, "demo: all three workflows succeeded; the Uanataca emulator sent %d webhooks\n", stack.Uanataca.Emulator.Stats().WebhooksSent)
+	fmt.Fprintf(os.Stderr, "demo: all four workflows succeeded; webhooks sent: Uanataca %d, Humanos %d\n",
+		stack.Uanataca.Emulator.Stats().WebhooksSent, stack.Humanos.Emulator.Stats().WebhooksSent)
 	return nil
 }
