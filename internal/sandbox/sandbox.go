@@ -1,8 +1,9 @@
 // Package sandbox is what every provider emulator shares: fault injection
 // (latency, 429, 5xx, lost or duplicated webhooks), the per-call log line,
-// and serving over a real socket. Each emulator under it (uanataca,
-// universign, ...) keeps only its provider's API; retry paths are then
-// exercised the same way against every provider.
+// webhook delivery, the plumbing of answers and request bodies, and
+// serving over a real socket. Each emulator under it (uanataca,
+// universign, ...) keeps only its provider's API and error body; retry
+// paths are then exercised the same way against every provider.
 //
 // Nothing here logs a query string or a body: both carry the personal data
 // of the people the requests are about.
@@ -158,7 +159,7 @@ func (l *Logger) std() *log.Logger {
 // runs, so an injected fault never changes state, as a real rate limiter or
 // failing gateway in front of the provider would not. writeError writes the
 // body in the provider's own error format.
-func API(next http.Handler, fi *FaultInjector, writeError func(w http.ResponseWriter, status int, msg string), logger *Logger) http.Handler {
+func API(next http.Handler, fi *FaultInjector, writeError ErrorWriter, logger *Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}

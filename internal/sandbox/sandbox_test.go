@@ -1,39 +1,20 @@
 package sandbox_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/certflow/certflow/internal/sandbox"
 	"github.com/certflow/certflow/internal/sandbox/devpki"
+	"github.com/certflow/certflow/internal/sandbox/sandboxtest"
 )
-
-// syncBuffer is a log destination safe for the server's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func TestFaultInjectorSet(t *testing.T) {
 	fi := sandbox.NewFaultInjector(sandbox.Faults{ErrorRate: 2, RateLimitRate: -1, DropWebhookRate: 1.5, DuplicateWebhookRate: 0.25}, 1)
@@ -82,9 +63,9 @@ func TestWebhookFate(t *testing.T) {
 
 // serveAPI serves next behind sandbox.API on a real socket and returns its
 // URL, the injector and the log.
-func serveAPI(t *testing.T, f sandbox.Faults, next http.Handler) (string, *sandbox.FaultInjector, *syncBuffer) {
+func serveAPI(t *testing.T, f sandbox.Faults, next http.Handler) (string, *sandbox.FaultInjector, *sandboxtest.SyncBuffer) {
 	t.Helper()
-	var logs syncBuffer
+	var logs sandboxtest.SyncBuffer
 	fi := sandbox.NewFaultInjector(f, 7)
 	writeError := func(w http.ResponseWriter, status int, msg string) {
 		w.Header().Set("Content-Type", "application/json")
@@ -226,7 +207,7 @@ func TestServe(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var logs syncBuffer
+		var logs sandboxtest.SyncBuffer
 		srv, err := sandbox.Serve("127.0.0.1:0", hello, serverTLS, sandbox.NewLogger(&logs, "test-sandbox: "))
 		if err != nil {
 			t.Fatal(err)

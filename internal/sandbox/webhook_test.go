@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/certflow/certflow/internal/sandbox"
+	"github.com/certflow/certflow/internal/sandbox/sandboxtest"
 )
 
 // receiver records the webhooks it acknowledges and the X-Sent-At header
@@ -54,29 +55,18 @@ func hook(url, name string) sandbox.Webhook {
 	}}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 func TestWebhookSenderOrderAndRetries(t *testing.T) {
 	rc := &receiver{fail: 2}
 	srv := httptest.NewServer(rc)
 	defer srv.Close()
-	var logs syncBuffer
+	var logs sandboxtest.SyncBuffer
 	s := sandbox.NewWebhookSender(sandbox.WebhookOptions{Backoff: time.Millisecond, Log: sandbox.NewLogger(&logs, "")})
 	defer s.Close()
 
 	// The first webhook fails twice; the second waits for it, so the batch
 	// arrives in order.
 	s.Send(hook(srv.URL, "first"), hook(srv.URL, "second"))
-	waitFor(t, "both webhooks", func() bool { return s.Stats().Sent == 2 })
+	sandboxtest.Eventually(t, "both webhooks", func() bool { return s.Stats().Sent == 2 })
 	if got := rc.received(); !slices.Equal(got, []string{"first", "second"}) {
 		t.Errorf("received %v", got)
 	}
@@ -96,7 +86,7 @@ func TestWebhookSenderRendersEachAttempt(t *testing.T) {
 	s := sandbox.NewWebhookSender(sandbox.WebhookOptions{Backoff: time.Millisecond})
 	defer s.Close()
 	s.Send(hook(srv.URL, "x"))
-	waitFor(t, "the retry", func() bool { return s.Stats().Sent == 1 })
+	sandboxtest.Eventually(t, "the retry", func() bool { return s.Stats().Sent == 1 })
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	if len(rc.stamps) != 2 || rc.stamps[0] == rc.stamps[1] {
@@ -108,11 +98,11 @@ func TestWebhookSenderGivesUp(t *testing.T) {
 	rc := &receiver{fail: 1000}
 	srv := httptest.NewServer(rc)
 	defer srv.Close()
-	var logs syncBuffer
+	var logs sandboxtest.SyncBuffer
 	s := sandbox.NewWebhookSender(sandbox.WebhookOptions{Attempts: 3, Backoff: time.Millisecond, Log: sandbox.NewLogger(&logs, "")})
 	defer s.Close()
 	s.Send(hook(srv.URL, "lost"), hook(srv.URL, "next"))
-	waitFor(t, "both given up", func() bool { return s.Stats().Failed == 2 })
+	sandboxtest.Eventually(t, "both given up", func() bool { return s.Stats().Failed == 2 })
 	if st := s.Stats(); st.Sent != 0 {
 		t.Errorf("stats %+v", st)
 	}
@@ -121,9 +111,9 @@ func TestWebhookSenderGivesUp(t *testing.T) {
 	}
 
 	// A connection error is retried too, and the URL stays out of the log.
-	logs = syncBuffer{}
+	logs.Reset()
 	s.Send(hook("http://127.0.0.1:1/secret-token", "refused"))
-	waitFor(t, "the refused webhook given up", func() bool { return s.Stats().Failed == 3 })
+	sandboxtest.Eventually(t, "the refused webhook given up", func() bool { return s.Stats().Failed == 3 })
 	if out := logs.String(); !strings.Contains(out, "webhook refused given up after 3 attempts: Post: ") || strings.Contains(out, "secret-token") {
 		t.Errorf("log:\n%s", out)
 	}
@@ -138,7 +128,7 @@ func TestWebhookSenderFaults(t *testing.T) {
 	defer s.Close()
 
 	s.Send(hook(srv.URL, "a"), hook(srv.URL, "b"))
-	waitFor(t, "four deliveries", func() bool { return s.Stats().Sent == 4 })
+	sandboxtest.Eventually(t, "four deliveries", func() bool { return s.Stats().Sent == 4 })
 	if got := rc.received(); !slices.Equal(got, []string{"a", "a", "b", "b"}) {
 		t.Errorf("received %v", got)
 	}
@@ -156,7 +146,7 @@ func TestWebhookSenderClose(t *testing.T) {
 	defer srv.Close()
 	s := sandbox.NewWebhookSender(sandbox.WebhookOptions{Backoff: time.Hour})
 	s.Send(hook(srv.URL, "retrying"))
-	waitFor(t, "the first attempt", func() bool {
+	sandboxtest.Eventually(t, "the first attempt", func() bool {
 		rc.mu.Lock()
 		defer rc.mu.Unlock()
 		return rc.fail < 1000

@@ -6,9 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
-	"mime"
 	"net/http"
 	"reflect"
 	"slices"
@@ -17,6 +15,7 @@ import (
 	"time"
 
 	provider "github.com/certflow/certflow/internal/provider/humanos"
+	"github.com/certflow/certflow/internal/sandbox"
 )
 
 // Limits and windows of the emulated API.
@@ -49,14 +48,8 @@ type storedCreate struct {
 
 // serve authenticates and routes one call that drew no injected fault.
 func (e *Emulator) serve(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("Body larger than %d KiB.", maxBody>>10))
-			return
-		}
-		writeError(w, http.StatusBadRequest, "Could not read the body.")
+	body, ok := sandbox.ReadBody(w, r, maxBody, writeError)
+	if !ok {
 		return
 	}
 	apiKey, ok := e.authenticate(w, r, body)
@@ -79,7 +72,7 @@ func (e *Emulator) serve(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case path == "request":
 		if r.Method != http.MethodPost {
-			methodNotAllowed(w, r, http.MethodPost)
+			sandbox.MethodNotAllowed(w, r, writeError, http.MethodPost)
 			return
 		}
 		e.create(w, r, apiKey, version, body)
@@ -89,7 +82,7 @@ func (e *Emulator) serve(w http.ResponseWriter, r *http.Request) {
 		case strings.Contains(id, "/"):
 			writeError(w, http.StatusNotFound, "No such endpoint.")
 		case r.Method != http.MethodPatch:
-			methodNotAllowed(w, r, http.MethodPatch)
+			sandbox.MethodNotAllowed(w, r, writeError, http.MethodPatch)
 		default:
 			e.resend(w, id, r.URL.Query().Get("contact"))
 		}
@@ -103,7 +96,7 @@ func (e *Emulator) serve(w http.ResponseWriter, r *http.Request) {
 		case r.Method == http.MethodDelete:
 			e.cancel(w, id, version)
 		default:
-			methodNotAllowed(w, r, http.MethodGet, http.MethodDelete)
+			sandbox.MethodNotAllowed(w, r, writeError, http.MethodGet, http.MethodDelete)
 		}
 	default:
 		writeError(w, http.StatusNotFound, "No such endpoint.")
@@ -201,7 +194,7 @@ type createResponse struct {
 }
 
 func (e *Emulator) create(w http.ResponseWriter, r *http.Request, apiKey, version string, body []byte) {
-	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+	if sandbox.MediaType(r) != "application/json" {
 		writeError(w, http.StatusUnsupportedMediaType, "Send the body as JSON (Content-Type: application/json).")
 		return
 	}
@@ -218,7 +211,7 @@ func (e *Emulator) create(w http.ResponseWriter, r *http.Request, apiKey, versio
 		e.stats.replays.Add(1)
 		// Stripe's header, so a client or a test can tell a replay.
 		w.Header().Set("Idempotent-Replayed", "true")
-		writeBody(w, http.StatusOK, prev.response)
+		sandbox.WriteBody(w, http.StatusOK, prev.response)
 		return
 	}
 	req, names, err := parseCreate(body)
@@ -252,7 +245,7 @@ func (e *Emulator) create(w http.ResponseWriter, r *http.Request, apiKey, versio
 	if idem.key != "" {
 		e.idempotency[idem] = &storedCreate{at: now, body: body, response: out}
 	}
-	writeBody(w, http.StatusOK, out)
+	sandbox.WriteBody(w, http.StatusOK, out)
 }
 
 // sameJSON reports whether two create bodies are the same request: equal
@@ -325,7 +318,7 @@ func (e *Emulator) addLocked(req provider.CreateRequest, inlineNames []string, b
 	for _, contact := range req.Contacts {
 		r.subjects = append(r.subjects, &subject{
 			contact:  contact,
-			did:      "did:via:humanos:" + randomHex(12),
+			did:      "did:via:humanos:" + sandbox.RandomHex(12),
 			code:     otpCode(),
 			link:     base + "/link/" + r.id,
 			identity: identity,
@@ -500,26 +493,16 @@ func (e *Emulator) resend(w http.ResponseWriter, id, contact string) {
 	}
 }
 
-func methodNotAllowed(w http.ResponseWriter, r *http.Request, allowed ...string) {
-	w.Header().Set("Allow", strings.Join(allowed, ", "))
-	writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("Method %s not allowed.", r.Method))
-}
-
 // writeError answers with the error body of NestJS, which Humanos' API
 // appears to run on (inferred: the notes document no error body).
 func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, map[string]any{"statusCode": status, "message": msg, "error": http.StatusText(status)})
 }
 
-// writeJSON answers v, which always marshals: the emulator's own views and
-// maps of strings and numbers.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	body, _ := json.Marshal(v)
-	writeBody(w, status, body)
-}
+// encodeFailure is what writeJSON answers, with a 500, for a value that
+// does not encode: the same NestJS body.
+var encodeFailure = []byte(`{"statusCode":500,"message":"The sandbox could not encode its answer.","error":"Internal Server Error"}`)
 
-func writeBody(w http.ResponseWriter, status int, body []byte) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	sandbox.WriteJSON(w, status, v, encodeFailure)
 }

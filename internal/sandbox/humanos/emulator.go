@@ -29,7 +29,6 @@ package humanos
 
 import (
 	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"math/big"
@@ -465,13 +464,7 @@ func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
 
 // objectID returns a new 24-hex id, the shape of the MongoDB ObjectIds
 // Humanos uses for requests and credentials.
-func objectID() string { return randomHex(12) }
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b) // crypto/rand.Read never fails
-	return hex.EncodeToString(b)
-}
+func objectID() string { return sandbox.RandomHex(12) }
 
 // otpCode returns a 6-digit OTP.
 func otpCode() string {

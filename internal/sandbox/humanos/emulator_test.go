@@ -18,6 +18,7 @@ import (
 
 	provider "github.com/certflow/certflow/internal/provider/humanos"
 	"github.com/certflow/certflow/internal/sandbox"
+	"github.com/certflow/certflow/internal/sandbox/sandboxtest"
 )
 
 var (
@@ -25,24 +26,6 @@ var (
 	didPattern      = regexp.MustCompile(`^did:via:humanos:[0-9a-f]+$`)
 	codePattern     = regexp.MustCompile(`^[0-9]{6}$`)
 )
-
-// syncBuffer is a log destination safe for the emulator's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // receiver is a webhook endpoint that checks each webhook as the ingress
 // must: the signature over the exact body received, then, with a key, the
@@ -111,7 +94,7 @@ func (rc *receiver) received() []map[string]any {
 // follow shortly after.
 func (rc *receiver) wait(n int) []map[string]any {
 	rc.t.Helper()
-	eventually(rc.t, fmt.Sprintf("%d webhooks", n), func() bool { return len(rc.received()) >= n })
+	sandboxtest.Eventually(rc.t, fmt.Sprintf("%d webhooks", n), func() bool { return len(rc.received()) >= n })
 	time.Sleep(50 * time.Millisecond)
 	got := rc.received()
 	if len(got) != n {
@@ -137,17 +120,6 @@ func summary(events []map[string]any) []string {
 		out = append(out, line)
 	}
 	return out
-}
-
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 // client calls the emulator as the reference describes: Bearer key, and
@@ -192,15 +164,7 @@ func (c *client) do(method, path, body string, edits ...func(*http.Request)) res
 	for _, edit := range edits {
 		edit(req)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		c.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		c.t.Fatal(err)
-	}
+	resp, data := sandboxtest.Do(c.t, http.DefaultClient, req)
 	return response{resp.StatusCode, resp.Header, data}
 }
 
@@ -853,7 +817,7 @@ func TestWebhookDelivery(t *testing.T) {
 		rc := newReceiver(t, DefaultWebhookSecret, nil)
 		srv, c := start(t, Options{WebhookURL: rc.url, DecideAfter: 10 * time.Millisecond, Faults: sandbox.Faults{DropWebhookRate: 1}})
 		created := c.create(body)
-		eventually(t, "the drops", func() bool { return srv.Emulator.Stats().WebhooksDropped == 3 })
+		sandboxtest.Eventually(t, "the drops", func() bool { return srv.Emulator.Stats().WebhooksDropped == 3 })
 		rc.wait(0)
 		// The webhooks are lost, not the decisions: GET shows them.
 		if st := c.get(created.ID); st.Credentials[0].Status != "APPROVED" || st.Credentials[1].Status != "APPROVED" {
@@ -908,7 +872,7 @@ func TestCloseStopsSubjects(t *testing.T) {
 }
 
 func TestLogsCarryNoPersonalData(t *testing.T) {
-	var logs syncBuffer
+	var logs sandboxtest.SyncBuffer
 	rc := newReceiver(t, DefaultWebhookSecret, nil)
 	srv, c := start(t, Options{WebhookURL: rc.url, DecideAfter: 10 * time.Millisecond, Log: &logs})
 	created := c.create(createBody("HUMANOS_KYC", "otpfail.alice@example.com", "+351912345678"))

@@ -366,13 +366,10 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, errorsBody{[]apiError{{Code: code, Message: msg}}})
 }
 
+// encodeFailure is what writeJSON answers, with a 500, for a value that
+// does not encode: the same errors body.
+var encodeFailure = []byte(`{"errors":[{"code":"INTERNAL","message":"the sandbox could not encode its answer"}]}`)
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	body, err := json.Marshal(v)
-	if err != nil {
-		status = http.StatusInternalServerError
-		body = []byte(`{"errors":[{"code":"INTERNAL","message":"the sandbox could not encode its answer"}]}`)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
+	sandbox.WriteJSON(w, status, v, encodeFailure)
 }

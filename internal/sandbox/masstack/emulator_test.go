@@ -4,19 +4,18 @@ import (
 	"bytes"
 	"crypto/rsa"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/certflow/certflow/internal/sandbox"
+	"github.com/certflow/certflow/internal/sandbox/sandboxtest"
 )
 
 // harness is a started emulator trusting one generated service account,
@@ -99,15 +98,7 @@ func (h *harness) do(method, url, bearer, contentType string, body []byte) answe
 	if bearer != "" {
 		req.Header.Set("Authorization", "Bearer "+bearer)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		h.t.Fatal(err)
-	}
+	resp, data := sandboxtest.Do(h.t, http.DefaultClient, req)
 	return answer{resp.StatusCode, resp.Header, data}
 }
 
@@ -621,14 +612,14 @@ func TestFaults(t *testing.T) {
 }
 
 func TestLogCarriesNoSecrets(t *testing.T) {
-	var buf bytes.Buffer
-	h := start(t, Options{Log: &syncWriter{w: &buf}})
+	var logs sandboxtest.SyncBuffer
+	h := start(t, Options{Log: &logs})
 	token := h.token()
 	id := h.createID(token, validCreate())
 	h.cancel(token, id, `{"reason":"private reason"}`)
 	h.exchange(grant(h.sign(jwt.MapClaims{"iss": h.sa.ClientEmail})))
 	h.srv.Close()
-	log := buf.String()
+	log := logs.String()
 	if !strings.Contains(log, "POST /oauth/token -> 200") || !strings.Contains(log, "DELETE /v1/orgs/yoigo/identifications/identity_document/"+id+" -> 204") {
 		t.Fatalf("log lacks the calls:\n%s", log)
 	}
@@ -637,17 +628,4 @@ func TestLogCarriesNoSecrets(t *testing.T) {
 			t.Fatalf("log contains %q:\n%s", secret, log)
 		}
 	}
-}
-
-// syncWriter serialises the emulator's log writes, which come from the
-// server's goroutines.
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
 }

@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -15,6 +14,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/certflow/certflow/internal/sandbox"
 )
 
 // TokenPath is where the token endpoint lives on the emulator's listener.
@@ -62,12 +63,8 @@ func GenerateServiceAccount(path, tokenURI string) (*ServiceAccount, error) {
 	if err != nil {
 		return nil, fmt.Errorf("masstack sandbox: encoding the service account key: %w", err)
 	}
-	kid := make([]byte, 20)
-	if _, err := rand.Read(kid); err != nil {
-		return nil, fmt.Errorf("masstack sandbox: generating the key id: %w", err)
-	}
 	sa := &ServiceAccount{
-		PrivateKeyID: hex.EncodeToString(kid),
+		PrivateKeyID: sandbox.RandomHex(20),
 		PrivateKey:   string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})),
 		ClientEmail:  DevClientEmail,
 		TokenURI:     tokenURI,

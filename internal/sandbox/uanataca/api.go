@@ -2,18 +2,17 @@ package uanataca
 
 import (
 	"bytes"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"mime"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/certflow/certflow/internal/sandbox"
 )
 
 // apiPrefix is where the emulated API lives, as on the real hosts.
@@ -480,26 +479,19 @@ func renderRequest(req *request) map[string]any {
 // writeError answers with the RA's error body. The id is random per answer,
 // as the RA's is: quote it when reporting an error.
 func writeError(w http.ResponseWriter, status int, msg string) {
-	id := make([]byte, 8)
-	for i := range id {
-		id[i] = byte(rand.UintN(256))
-	}
 	writeJSON(w, status, map[string]string{
 		"code":  strconv.Itoa(status),
-		"id":    hex.EncodeToString(id),
+		"id":    sandbox.RandomHex(8),
 		"error": msg,
 	})
 }
 
+// encodeFailure is what writeJSON answers, with a 500, for a value that
+// does not encode: the RA's error body.
+var encodeFailure = []byte(`{"code":"500","id":"0000000000000000","error":"sandbox could not encode its answer"}`)
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	body, err := json.Marshal(v)
-	if err != nil {
-		status = http.StatusInternalServerError
-		body = []byte(`{"code":"500","id":"0000000000000000","error":"sandbox could not encode its answer"}`)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
+	sandbox.WriteJSON(w, status, v, encodeFailure)
 }
 
 // writeParseError answers 400 {"detail": "JSON parse error - ..."}, the shape
@@ -523,8 +515,8 @@ func readObject(w http.ResponseWriter, r *http.Request) (map[string]json.RawMess
 	if len(bytes.TrimSpace(data)) == 0 {
 		return map[string]json.RawMessage{}, true
 	}
-	if ct := r.Header.Get("Content-Type"); !isJSON(ct) {
-		writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("Unsupported media type %q in request: send the body as JSON with Content-Type: application/json", ct))
+	if sandbox.MediaType(r) != "application/json" {
+		writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("Unsupported media type %q in request: send the body as JSON with Content-Type: application/json", r.Header.Get("Content-Type")))
 		return nil, false
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -547,11 +539,6 @@ func readObject(w http.ResponseWriter, r *http.Request) (map[string]json.RawMess
 		return nil, false
 	}
 	return obj, true
-}
-
-func isJSON(contentType string) bool {
-	mt, _, err := mime.ParseMediaType(contentType)
-	return err == nil && mt == "application/json"
 }
 
 // requiredString reads a mandatory string-or-number field; on failure it has

@@ -23,7 +23,6 @@
 package uanataca
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -56,10 +55,11 @@ const (
 	WebhookEvent  = "event"
 )
 
-// Defaults applied by New to zero Options fields.
+// Defaults applied to zero Options fields: the shared webhook sender's and
+// fault injector's, as Uanataca documents no retry policy of its own.
 const (
-	DefaultWebhookAttempts = 5
-	DefaultWebhookBackoff  = 200 * time.Millisecond
+	DefaultWebhookAttempts = sandbox.DefaultWebhookAttempts
+	DefaultWebhookBackoff  = sandbox.DefaultWebhookBackoff
 	DefaultRetryAfter      = sandbox.DefaultRetryAfter
 )
 
@@ -151,17 +151,17 @@ type Stats struct {
 }
 
 type counters struct {
-	creates, invalidScratchcard, approvals, issued, cancels     atomic.Int64
-	webhooksSent, webhooksFailed, webhooksDropped, webhooksDups atomic.Int64
+	creates, invalidScratchcard, approvals, issued, cancels atomic.Int64
 }
 
 // Emulator is the emulated RA API; it is an http.Handler serving /api/v1/.
 // It is safe for concurrent use.
 type Emulator struct {
-	opts    Options
-	log     *sandbox.Logger
-	faults  *sandbox.FaultInjector
-	handler http.Handler // the API behind sandbox.API's logging and faults
+	opts     Options
+	log      *sandbox.Logger
+	faults   *sandbox.FaultInjector
+	webhooks *sandbox.WebhookSender
+	handler  http.Handler // the API behind sandbox.API's logging and faults
 
 	mu          sync.Mutex
 	closed      bool
@@ -175,10 +175,6 @@ type Emulator struct {
 	nextReqPK   int64
 	nextDocPK   int64
 	ca          *issuer // created on first issuance
-
-	ctx        context.Context // cancelled by Close: stops webhook deliveries
-	cancel     context.CancelFunc
-	deliveries sync.WaitGroup
 
 	stats counters
 }
@@ -235,16 +231,8 @@ func New(opts Options) *Emulator {
 	if opts.RAO == (RAOCredentials{}) {
 		opts.RAO = DefaultRAO
 	}
-	if opts.WebhookAttempts <= 0 {
-		opts.WebhookAttempts = DefaultWebhookAttempts
-	}
-	if opts.WebhookBackoff <= 0 {
-		opts.WebhookBackoff = DefaultWebhookBackoff
-	}
-	if opts.WebhookClient == nil {
-		opts.WebhookClient = &http.Client{Timeout: 5 * time.Second}
-	}
-	ctx, cancel := context.WithCancel(context.Background())
+	log := sandbox.NewLogger(opts.Log, "uanataca-sandbox: ")
+	faults := sandbox.NewFaultInjector(opts.Faults, opts.Seed)
 	e := &Emulator{
 		opts:       opts,
 		ras:        map[int64]*raPool{},
@@ -254,12 +242,17 @@ func New(opts Options) *Emulator {
 		nextCardSN: firstCardSN,
 		nextReqPK:  firstRequestPK,
 		nextDocPK:  firstDocPK,
-		log:        sandbox.NewLogger(opts.Log, "uanataca-sandbox: "),
-		faults:     sandbox.NewFaultInjector(opts.Faults, opts.Seed),
-		ctx:        ctx,
-		cancel:     cancel,
+		log:        log,
+		faults:     faults,
+		webhooks: sandbox.NewWebhookSender(sandbox.WebhookOptions{
+			Attempts: opts.WebhookAttempts,
+			Backoff:  opts.WebhookBackoff,
+			Client:   opts.WebhookClient,
+			Faults:   faults,
+			Log:      log,
+		}),
 	}
-	e.handler = sandbox.API(http.HandlerFunc(e.serve), e.faults, writeError, e.log)
+	e.handler = sandbox.API(http.HandlerFunc(e.serve), faults, writeError, log)
 	// Sorted, so that serial numbers do not depend on map order.
 	for _, id := range slices.Sorted(maps.Keys(opts.RAs)) {
 		e.AddRA(id, opts.RAs[id])
@@ -284,8 +277,7 @@ func (e *Emulator) Close() {
 		}
 	}
 	e.mu.Unlock()
-	e.cancel()
-	e.deliveries.Wait()
+	e.webhooks.Close()
 }
 
 // AddRA adds cards scratchcards to RA ra's pool, creating the RA if needed.
@@ -347,16 +339,17 @@ func (e *Emulator) SetFaults(f Faults) { e.faults.Set(f) }
 // Stats returns a snapshot of the counters.
 func (e *Emulator) Stats() Stats {
 	c := &e.stats
+	w := e.webhooks.Stats()
 	return Stats{
 		Creates:            c.creates.Load(),
 		InvalidScratchcard: c.invalidScratchcard.Load(),
 		Approvals:          c.approvals.Load(),
 		Issued:             c.issued.Load(),
 		Cancels:            c.cancels.Load(),
-		WebhooksSent:       c.webhooksSent.Load(),
-		WebhooksFailed:     c.webhooksFailed.Load(),
-		WebhooksDropped:    c.webhooksDropped.Load(),
-		WebhooksDuplicated: c.webhooksDups.Load(),
+		WebhooksSent:       w.Sent,
+		WebhooksFailed:     w.Failed,
+		WebhooksDropped:    w.Dropped,
+		WebhooksDuplicated: w.Duplicated,
 		FaultsInjected:     e.faults.Injected(),
 	}
 }

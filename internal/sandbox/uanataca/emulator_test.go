@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/certflow/certflow/internal/sandbox/devpki"
+	"github.com/certflow/certflow/internal/sandbox/sandboxtest"
 )
 
 var testPKI *devpki.PKI
@@ -156,12 +157,7 @@ func (c *client) upload(pk int64, docType string, content []byte) response {
 	_ = mw.Close()
 	req, _ := http.NewRequest(http.MethodPost, fmt.Sprintf("%srequests/%d/pl_upload_document/", c.base, pk), &buf)
 	req.Header.Set("Content-Type", mw.FormDataContentType())
-	resp, err := c.http.Do(req)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
+	resp, data := sandboxtest.Do(c.t, c.http, req)
 	return response{resp.StatusCode, resp.Header, data}
 }
 
@@ -253,17 +249,6 @@ func (c *client) get(pk int64) requestObject {
 	var obj requestObject
 	r.decode(c.t, &obj)
 	return obj
-}
-
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(3 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 // receiver is a webhook endpoint recording what it is sent. fail, when set,
@@ -459,8 +444,8 @@ func TestStatusMachine(t *testing.T) {
 			if req.Status != StatusCreated {
 				t.Fatalf("status %s", req.Status)
 			}
-			eventually(t, "ISSUED", func() bool { s, _ := srv.Emulator.Status(req.PK); return s == StatusIssued })
-			eventually(t, "3 webhooks", func() bool { return srv.Emulator.Stats().WebhooksSent == 3 })
+			sandboxtest.Eventually(t, "ISSUED", func() bool { s, _ := srv.Emulator.Status(req.PK); return s == StatusIssued })
+			sandboxtest.Eventually(t, "3 webhooks", func() bool { return srv.Emulator.Stats().WebhooksSent == 3 })
 
 			got := c.get(req.PK)
 			if got.Status != StatusIssued || len(got.CertificateSet) != 1 {
@@ -670,7 +655,7 @@ func TestWebhookDelivery(t *testing.T) {
 		rc := newReceiver(t, func(call int) bool { return call <= 2 })
 		srv, c := start(t, Options{WebhookURL: rc.URL, WebhookBackoff: 5 * time.Millisecond})
 		c.create(nil)
-		eventually(t, "delivery", func() bool { return srv.Emulator.Stats().WebhooksSent == 1 })
+		sandboxtest.Eventually(t, "delivery", func() bool { return srv.Emulator.Stats().WebhooksSent == 1 })
 		if n := rc.callCount(); n != 3 {
 			t.Errorf("%d attempts, want 3", n)
 		}
@@ -679,7 +664,7 @@ func TestWebhookDelivery(t *testing.T) {
 		rc := newReceiver(t, func(int) bool { return true })
 		srv, c := start(t, Options{WebhookURL: rc.URL, WebhookAttempts: 2, WebhookBackoff: time.Millisecond})
 		c.create(nil)
-		eventually(t, "give-up", func() bool { return srv.Emulator.Stats().WebhooksFailed == 1 })
+		sandboxtest.Eventually(t, "give-up", func() bool { return srv.Emulator.Stats().WebhooksFailed == 1 })
 		if n := rc.callCount(); n != 2 {
 			t.Errorf("%d attempts, want 2", n)
 		}
@@ -690,7 +675,7 @@ func TestWebhookDelivery(t *testing.T) {
 		c.create(nil)
 		srv.Emulator.SetFaults(Faults{DuplicateWebhookRate: 1})
 		c.create(nil)
-		eventually(t, "duplicate", func() bool { return srv.Emulator.Stats().WebhooksSent == 2 })
+		sandboxtest.Eventually(t, "duplicate", func() bool { return srv.Emulator.Stats().WebhooksSent == 2 })
 		st := srv.Emulator.Stats()
 		if st.WebhooksDropped != 1 || st.WebhooksDuplicated != 1 || st.WebhooksSent != 2 {
 			t.Errorf("stats %+v", st)
@@ -834,34 +819,16 @@ func TestCloseStopsTimers(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log destination safe for the emulator's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestLogsCarryNoPersonalData drives calls whose bodies and query strings
 // hold personal data and checks none of it reaches the log.
 func TestLogsCarryNoPersonalData(t *testing.T) {
-	var logs syncBuffer
+	var logs sandboxtest.SyncBuffer
 	rc := newReceiver(t, func(call int) bool { return call == 1 })
 	srv, c := start(t, Options{Log: &logs, WebhookURL: rc.URL, WebhookBackoff: time.Millisecond})
 	req := c.create(nil)
 	c.do(http.MethodGet, "requests/?email=applicant@example.test&given_name=Test", nil)
 	c.do(http.MethodPost, "requests/", createBody("1", nil))
-	eventually(t, "webhook", func() bool { return srv.Emulator.Stats().WebhooksSent == 1 })
+	sandboxtest.Eventually(t, "webhook", func() bool { return srv.Emulator.Stats().WebhooksSent == 1 })
 	out := logs.String()
 	if !strings.Contains(out, fmt.Sprint(req.PK)) {
 		t.Fatalf("log does not mention request %d:\n%s", req.PK, out)

@@ -1,14 +1,12 @@
 package uanataca
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"time"
+
+	"github.com/certflow/certflow/internal/sandbox"
 )
 
 // Timestamp layouts of the two webhook formats.
@@ -20,7 +18,6 @@ const (
 // webhook is one status change to notify, captured when it happened so that
 // later changes do not leak into it.
 type webhook struct {
-	url         string
 	format      string
 	pk          int64
 	ra          int64
@@ -81,10 +78,12 @@ func (h webhook) body(now time.Time) ([]byte, error) {
 	})
 }
 
-// notifyLocked queues the webhook of r's change from prev to its current
-// status. Delivery runs in its own goroutine so that API handlers never wait
-// on the receiver. The caller holds e.mu and has checked !e.closed, which
-// keeps deliveries.Add from racing Close's Wait.
+// notifyLocked sends the webhook of r's change from prev to its current
+// status as a batch of its own, delivered concurrently with the others:
+// nothing documents that the RA orders its notifications, so a receiver
+// must cope with a later status arriving first (or while an earlier one is
+// still being retried). The caller holds e.mu, so that webhook fates are
+// drawn in the order the changes happened and a seed replays them.
 func (e *Emulator) notifyLocked(r *request, prev string) {
 	target := r.webhookURL
 	if target == "" {
@@ -94,7 +93,6 @@ func (e *Emulator) notifyLocked(r *request, prev string) {
 		return
 	}
 	h := webhook{
-		url:         target,
 		format:      e.opts.WebhookFormat,
 		pk:          r.pk,
 		ra:          r.ra,
@@ -105,79 +103,14 @@ func (e *Emulator) notifyLocked(r *request, prev string) {
 		at:          time.Now(),
 		certs:       r.certs,
 	}
-	copies := 1
-	switch drop, duplicate := e.faults.WebhookFate(); {
-	case drop:
-		copies = 0
-		e.stats.webhooksDropped.Add(1)
-		e.log.Printf("webhook request=%d status=%s dropped (injected fault)", h.pk, h.status)
-	case duplicate:
-		copies = 2
-		e.stats.webhooksDups.Add(1)
-		e.log.Printf("webhook request=%d status=%s will be sent twice (injected fault)", h.pk, h.status)
-	}
-	for range copies {
-		e.deliveries.Go(func() { e.deliver(h) })
-	}
-}
-
-// deliver sends h, retrying failures with a doubling backoff until it is
-// acknowledged, attempts run out or the emulator closes.
-func (e *Emulator) deliver(h webhook) {
-	backoff := e.opts.WebhookBackoff
-	for attempt := 1; ; attempt++ {
-		err := e.post(h)
-		if err == nil {
-			e.stats.webhooksSent.Add(1)
-			e.log.Printf("webhook request=%d status=%s delivered (attempt %d)", h.pk, h.status, attempt)
-			return
-		}
-		if e.ctx.Err() != nil {
-			return
-		}
-		if attempt >= e.opts.WebhookAttempts {
-			e.stats.webhooksFailed.Add(1)
-			e.log.Printf("webhook request=%d status=%s given up after %d attempts: %v", h.pk, h.status, attempt, err)
-			return
-		}
-		e.log.Printf("webhook request=%d status=%s attempt %d failed, retrying in %s: %v", h.pk, h.status, attempt, backoff, err)
-		select {
-		case <-e.ctx.Done():
-			return
-		case <-time.After(backoff):
-		}
-		backoff *= 2
-	}
-}
-
-func (e *Emulator) post(h webhook) error {
-	body, err := h.body(time.Now())
-	if err != nil {
-		return err
-	}
-	req, err := http.NewRequestWithContext(e.ctx, http.MethodPost, h.url, bytes.NewReader(body))
-	if err != nil {
-		return fmt.Errorf("bad webhook URL: %w", stripURL(err))
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := e.opts.WebhookClient.Do(req)
-	if err != nil {
-		return stripURL(err)
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("receiver answered HTTP %d", resp.StatusCode)
-	}
-	return nil
-}
-
-// stripURL drops the URL from a *url.Error: a demo webhook_url is supplied by
-// the API caller and may carry anything, so it stays out of the logs.
-func stripURL(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
-	}
-	return err
+	e.webhooks.Send(sandbox.Webhook{
+		URL:   target,
+		Label: fmt.Sprintf("request=%d status=%s", h.pk, h.status),
+		// Rendered at each attempt, for the event format's sent_at; the RA
+		// adds no header of its own.
+		Render: func(now time.Time) ([]byte, http.Header, error) {
+			body, err := h.body(now)
+			return body, nil, err
+		},
+	})
 }

@@ -2,16 +2,13 @@ package universign
 
 import (
 	"crypto/subtle"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"maps"
-	"mime"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 
+	"github.com/certflow/certflow/internal/sandbox"
 	"github.com/certflow/certflow/internal/validate"
 )
 
@@ -51,7 +48,7 @@ func (e *Emulator) serve(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "No such endpoint.")
 	case rest == "" || rest == "/":
 		if r.Method != http.MethodPost {
-			methodNotAllowed(w, r, http.MethodPost)
+			sandbox.MethodNotAllowed(w, r, writeError, http.MethodPost)
 			return
 		}
 		e.create(w, r)
@@ -65,7 +62,7 @@ func (e *Emulator) serve(w http.ResponseWriter, r *http.Request) {
 		case r.Method == http.MethodDelete:
 			e.cancel(w, id)
 		default:
-			methodNotAllowed(w, r, http.MethodGet, http.MethodDelete)
+			sandbox.MethodNotAllowed(w, r, writeError, http.MethodGet, http.MethodDelete)
 		}
 	}
 }
@@ -96,11 +93,6 @@ func (e *Emulator) authenticate(r *http.Request) string {
 	return "Invalid API key."
 }
 
-func methodNotAllowed(w http.ResponseWriter, r *http.Request, allowed ...string) {
-	w.Header().Set("Allow", strings.Join(allowed, ", "))
-	writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("Method %s not allowed.", r.Method))
-}
-
 // object is the registration as the API renders it.
 type object struct {
 	ID    string `json:"id"`
@@ -111,21 +103,20 @@ type object struct {
 func render(reg *registration) object { return object{ID: reg.id, State: reg.state, URL: reg.url} }
 
 func (e *Emulator) create(w http.ResponseWriter, r *http.Request) {
-	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/x-www-form-urlencoded" {
+	if sandbox.MediaType(r) != "application/x-www-form-urlencoded" {
 		writeError(w, http.StatusUnsupportedMediaType, "Send the parameters form-encoded (Content-Type: application/x-www-form-urlencoded).")
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
-	if err := r.ParseForm(); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("Body larger than %d KiB.", maxFormBody>>10))
-			return
-		}
+	body, ok := sandbox.ReadBody(w, r, maxFormBody, writeError)
+	if !ok {
+		return
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
 		writeError(w, http.StatusBadRequest, "The body is not valid form encoding.")
 		return
 	}
-	if problems := checkCreate(r.PostForm); len(problems) > 0 {
+	if problems := checkCreate(form); len(problems) > 0 {
 		writeError(w, http.StatusBadRequest, "Invalid parameters: "+strings.Join(problems, "; ")+".")
 		return
 	}
@@ -215,10 +206,10 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, map[string]string{"error": code, "error_description": msg})
 }
 
-// writeJSON answers v, an object or a map of strings, which always marshal.
+// encodeFailure is what writeJSON answers, with a 500, for a value that
+// does not encode: the same inferred error body.
+var encodeFailure = []byte(`{"error":"internal_server_error","error_description":"The sandbox could not encode its answer."}`)
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	body, _ := json.Marshal(v)
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
+	sandbox.WriteJSON(w, status, v, encodeFailure)
 }

@@ -1,7 +1,6 @@
 package universign
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -9,11 +8,11 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/certflow/certflow/internal/sandbox"
+	"github.com/certflow/certflow/internal/sandbox/sandboxtest"
 )
 
 // response is an answer read in full.
@@ -94,15 +93,7 @@ func (c *client) do(method, path string, body any) response {
 	if c.auth != nil {
 		c.auth(req)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		c.t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		c.t.Fatal(err)
-	}
+	resp, data := sandboxtest.Do(c.t, http.DefaultClient, req)
 	return response{resp.StatusCode, resp.Header, data}
 }
 
@@ -118,17 +109,6 @@ func validForm() url.Values {
 func (c *client) create() object {
 	c.t.Helper()
 	return c.do(http.MethodPost, "/v1/registrations", validForm()).registration(c.t)
-}
-
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(3 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 func TestAuth(t *testing.T) {
@@ -317,7 +297,7 @@ func TestStateMachine(t *testing.T) {
 		if s, _ := srv.Emulator.State(id); s != StateOpen {
 			t.Fatalf("state %s right after create", s)
 		}
-		eventually(t, "completion", func() bool { s, _ := srv.Emulator.State(id); return s == StateCompleted })
+		sandboxtest.Eventually(t, "completion", func() bool { s, _ := srv.Emulator.State(id); return s == StateCompleted })
 		if got := c.do(http.MethodGet, "/v1/registrations/"+id, nil).registration(t); got.State != StateCompleted {
 			t.Errorf("GET says %s", got.State)
 		}
@@ -325,7 +305,7 @@ func TestStateMachine(t *testing.T) {
 	t.Run("expired", func(t *testing.T) {
 		srv, c := start(t, Options{ExpireAfter: 20 * time.Millisecond})
 		id := c.create().ID
-		eventually(t, "expiry", func() bool { s, _ := srv.Emulator.State(id); return s == StateExpired })
+		sandboxtest.Eventually(t, "expiry", func() bool { s, _ := srv.Emulator.State(id); return s == StateExpired })
 		if st := srv.Emulator.Stats(); st.Expired != 1 || st.Completed != 0 {
 			t.Errorf("stats %+v", st)
 		}
@@ -333,7 +313,7 @@ func TestStateMachine(t *testing.T) {
 	t.Run("expiry before completion", func(t *testing.T) {
 		srv, c := start(t, Options{CompleteAfter: 60 * time.Millisecond, ExpireAfter: 10 * time.Millisecond})
 		id := c.create().ID
-		eventually(t, "expiry", func() bool { s, _ := srv.Emulator.State(id); return s == StateExpired })
+		sandboxtest.Eventually(t, "expiry", func() bool { s, _ := srv.Emulator.State(id); return s == StateExpired })
 		time.Sleep(80 * time.Millisecond)
 		if s, _ := srv.Emulator.State(id); s != StateExpired {
 			t.Errorf("an expired registration became %s", s)
@@ -412,28 +392,10 @@ func TestFaults(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log destination safe for the emulator's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestLogsCarryNoPersonalData drives calls whose bodies hold personal data
 // and credentials and checks none of it reaches the log.
 func TestLogsCarryNoPersonalData(t *testing.T) {
-	var logs syncBuffer
+	var logs sandboxtest.SyncBuffer
 	srv, c := start(t, Options{Log: &logs, APIKeys: []string{"secret-key-123"}, CompleteAfter: time.Millisecond})
 	c.auth = basic("secret-key-123")
 	form := validForm()
@@ -443,7 +405,7 @@ func TestLogsCarryNoPersonalData(t *testing.T) {
 	form.Set("phone_number", "0612345678")
 	c.do(http.MethodPost, "/v1/registrations", form).errorBody(t, http.StatusBadRequest)
 	(&client{t: t, base: srv.URL, auth: basic("wrong-key-456")}).do(http.MethodGet, "/v1/registrations/"+id, nil)
-	eventually(t, "completion", func() bool { return srv.Emulator.Stats().Completed == 1 })
+	sandboxtest.Eventually(t, "completion", func() bool { return srv.Emulator.Stats().Completed == 1 })
 	out := logs.String()
 	if !strings.Contains(out, id) || !strings.Contains(out, "-> 401") {
 		t.Fatalf("log lacks the registration or the refused call:\n%s", out)
