@@ -16,7 +16,6 @@ import (
 // UanatacaClient is what the issuance activities need from the RA client.
 // *uanataca.Client satisfies it; tests substitute fakes.
 type UanatacaClient interface {
-	GetFirstUnusedScratchcard(ctx context.Context, ra string) (uanataca.Scratchcard, error)
 	CreateRequest(ctx context.Context, req uanataca.CreateRequest) (uanataca.Request, error)
 	GetRequest(ctx context.Context, pk int64) (uanataca.Request, error)
 	ListRequestsByScratchcard(ctx context.Context, sn string) ([]uanataca.Request, error)
@@ -38,20 +37,13 @@ type Uanataca struct {
 	Approval *uanataca.Approval
 }
 
-// ReserveScratchcard returns the RA's first unused scratchcard. Its secrets
-// are never decoded, so they never enter workflow history.
-func (a *Uanataca) ReserveScratchcard(ctx context.Context, ra string) (uanataca.Scratchcard, error) {
-	card, err := a.Client.GetFirstUnusedScratchcard(ctx, ra)
-	return card, mapError(err)
-}
-
 // CreateUanatacaRequest creates the RA request, safely across retries. Create
 // is not idempotent at Uanataca, so before creating, and again when the RA
 // answers "Invalid ScratchCard", it looks for a request already made with
 // this scratchcard for this applicant (an earlier attempt that timed out
 // after the RA had stored it) and returns that one instead of a second.
 // A card used by somebody else's request yields a non-retryable
-// ScratchcardUnavailable error: the workflow reserves another card.
+// ScratchcardUnavailable error: the workflow asks for another card.
 func (a *Uanataca) CreateUanatacaRequest(ctx context.Context, req uanataca.CreateRequest) (uanataca.Request, error) {
 	if existing, found, err := a.findOwnRequest(ctx, req); err != nil || found {
 		return existing, err

@@ -2,12 +2,17 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/certflow/certflow/activities"
 
 	"github.com/certflow/certflow/internal/devstack"
 	"github.com/certflow/certflow/internal/provider/uanataca"
@@ -69,24 +74,58 @@ func assertAllIssued(t *testing.T, results []workflows.UanatacaIssuanceResult) {
 	}
 }
 
-func TestUanatacaConcurrentIssuancesCompleteThroughWebhooks(t *testing.T) {
+// Fifty issuances start at once on one RA: the allocator hands each a
+// distinct card, so no create is refused as "Invalid ScratchCard", and all
+// of them complete through webhooks alone.
+func TestUanatacaConcurrentIssuancesOnOneRA(t *testing.T) {
 	s := startStack(t, uasandbox.Options{
 		RAs:              map[string]int{"121": 100},
 		AutoApproveAfter: 200 * time.Millisecond,
 		IssueAfter:       500 * time.Millisecond,
 	})
 	// Polling every hour: within the test, only webhooks can finish them.
-	results := runIssuances(t, s, 20, func(i int) workflows.UanatacaIssuanceInput {
+	results := runIssuances(t, s, 50, func(i int) workflows.UanatacaIssuanceInput {
 		in := issuance("121", i)
 		in.PollInterval = workflows.Duration(time.Hour)
 		return in
 	})
 	assertAllIssued(t, results)
 	stats := s.Uanataca.Emulator.Stats()
-	if stats.Issued != 20 || stats.WebhooksSent < 60 {
-		t.Errorf("emulator issued %d requests and sent %d webhooks; want 20 and at least 60 (3 per request)", stats.Issued, stats.WebhooksSent)
+	if stats.Issued != 50 || stats.WebhooksSent < 100 || stats.InvalidScratchcard != 0 {
+		t.Errorf("emulator issued %d, sent %d webhooks, refused %d cards as Invalid ScratchCard; want 50, at least 100 (the last may still be counting), 0",
+			stats.Issued, stats.WebhooksSent, stats.InvalidScratchcard)
 	}
 	t.Logf("emulator: %+v", stats)
+}
+
+// An RA with three cards and four issuances: three are issued, the fourth
+// fails at once with ScratchcardPoolExhausted naming the RA.
+func TestUanatacaScratchcardPoolExhausted(t *testing.T) {
+	s := startStack(t, uasandbox.Options{RAs: map[string]int{"121": 3}, AutoApproveAfter: 100 * time.Millisecond, IssueAfter: 200 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var exhausted, issued int
+	for i := range 4 {
+		run, err := s.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: fmt.Sprintf("%s-%d", t.Name(), i), TaskQueue: s.Config.TaskQueue},
+			workflows.UanatacaIssuanceName, issuance("121", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res workflows.UanatacaIssuanceResult
+		err = run.Get(ctx, &res)
+		var appErr *temporal.ApplicationError
+		switch {
+		case err == nil && res.Status == "ISSUED":
+			issued++
+		case errors.As(err, &appErr) && appErr.Type() == activities.ErrTypePoolExhausted && strings.Contains(err.Error(), "RA 121"):
+			exhausted++
+		default:
+			t.Errorf("issuance %d ended %+v, %v", i, res, err)
+		}
+	}
+	if issued != 3 || exhausted != 1 {
+		t.Fatalf("%d issued, %d refused for exhaustion; want 3 and 1", issued, exhausted)
+	}
 }
 
 func TestUanatacaDroppedWebhooksCompletedByPolling(t *testing.T) {

@@ -65,7 +65,7 @@ func New(cfg config.Worker, c client.Client, log zerolog.Logger) (*Worker, error
 	w := sdkworker.New(c, cfg.TaskQueue, sdkworker.Options{
 		WorkerStopTimeout: cfg.ShutdownTimeout,
 	})
-	if err := register(w, cfg, log); err != nil {
+	if err := register(w, cfg, c, log); err != nil {
 		return nil, err
 	}
 
@@ -94,7 +94,7 @@ func New(cfg config.Worker, c client.Client, log zerolog.Logger) (*Worker, error
 
 // register builds each configured provider's client and puts its
 // workflows and activities on w.
-func register(w sdkworker.Registry, cfg config.Worker, log zerolog.Logger) error {
+func register(w sdkworker.Registry, cfg config.Worker, c client.Client, log zerolog.Logger) error {
 	ua, err := uanataca.New(uanataca.Config{
 		BaseURL: cfg.Uanataca.BaseURL, CertFile: cfg.Uanataca.CertFile, KeyFile: cfg.Uanataca.KeyFile,
 		CAFile: cfg.Uanataca.CAFile, Timeout: cfg.Uanataca.Timeout,
@@ -111,6 +111,8 @@ func register(w sdkworker.Registry, cfg config.Worker, log zerolog.Logger) error
 	}
 	w.RegisterActivity(uaActs)
 	w.RegisterWorkflowWithOptions(workflows.UanatacaIssuance, workflow.RegisterOptions{Name: workflows.UanatacaIssuanceName})
+	w.RegisterActivity(&activities.Scratchcards{Client: ua, Temporal: c})
+	w.RegisterWorkflowWithOptions(workflows.ScratchcardAllocator, workflow.RegisterOptions{Name: workflows.ScratchcardAllocatorName})
 
 	if cfg.Universign.APIKey == "" {
 		log.Info().Msg("Universign disabled: set UNIVERSIGN_API_KEY to run UniversignRegistration workflows")

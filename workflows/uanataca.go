@@ -25,11 +25,10 @@ const (
 	// uanatacaMaxDocuments bounds the documents' total size: they travel
 	// in workflow history, whose payloads Temporal limits to 2 MB.
 	uanatacaMaxDocuments = 1536 << 10
-	// uanatacaCardAttempts bounds how often a card taken by a concurrent
-	// request is replaced by a fresh one before the issuance fails. Each
-	// round of a collision lets at least one contender through, so this
-	// many concurrent issuances on one RA always succeed.
-	uanatacaCardAttempts = 20
+	// uanatacaCardAttempts bounds how often a card the RA refuses as used
+	// (by a request made outside certflow) is replaced before the issuance
+	// fails.
+	uanatacaCardAttempts = 5
 )
 
 // UanatacaIssuanceInput starts a Uanataca issuance.
@@ -176,29 +175,61 @@ func judgeUanataca(r uanataca.Request) (outcome, string) {
 	return outcomePending, r.Status
 }
 
-// createUanatacaRequest reserves a card and creates the request, replacing
-// a card that a concurrent request took.
+// createUanatacaRequest gets a card from the RA's allocator and creates
+// the request with it. A card the RA refuses as used by somebody else (a
+// request made outside certflow) is given back as taken with the next
+// allocation. The allocator hears what became of the card in the end.
 func createUanatacaRequest(ctx workflow.Context, t *tracker, body uanataca.CreateRequest) (uanataca.Request, error) {
 	var ua *activities.Uanataca
+	var sc *activities.Scratchcards
+	info := workflow.GetInfo(ctx)
+	ra := body.RegistrationAuthority
 	var lastErr error
-	for range uanatacaCardAttempts {
+	var giving string
+	for attempt := range uanatacaCardAttempts {
 		t.stage(StageReservingScratchard)
-		var card uanataca.Scratchcard
-		if err := workflow.ExecuteActivity(withCalls(ctx), ua.ReserveScratchcard, body.RegistrationAuthority).Get(ctx, &card); err != nil {
+		alloc := activities.AllocateInput{
+			RA: ra, Holder: info.WorkflowExecution.ID,
+			UpdateID:    fmt.Sprintf("%s/%s/%d", info.WorkflowExecution.ID, info.FirstRunID, attempt),
+			AllocatorID: AllocatorID(info.TaskQueueName, ra), AllocatorType: ScratchcardAllocatorName, UpdateName: UpdateAllocate,
+		}
+		if giving != "" {
+			alloc.GivingSN, alloc.GivingOutcome = giving, CardTaken
+		}
+		var sn string
+		if err := workflow.ExecuteActivity(withCalls(ctx), sc.AllocateScratchcard, alloc).Get(ctx, &sn); err != nil {
 			return uanataca.Request{}, err
 		}
 		t.stage(StageCreating)
-		body.Scratchcard = string(card.SN)
+		body.Scratchcard = sn
 		var req uanataca.Request
 		lastErr = createOnce(ctx, ua.CreateUanatacaRequest, body, &req)
 		var appErr *temporal.ApplicationError
 		if errors.As(lastErr, &appErr) && appErr.Type() == activities.ErrTypeScratchcardUsed {
-			workflow.GetLogger(ctx).Warn("scratchcard taken by another request; reserving another", "scratchcard", body.Scratchcard)
+			workflow.GetLogger(ctx).Warn("scratchcard taken outside certflow; asking for another", "scratchcard", sn)
+			giving = sn
 			continue
 		}
+		outcome := CardUsed
+		if lastErr != nil {
+			outcome = CardReleased
+		}
+		reportCard(ctx, ra, CardReport{SN: sn, Holder: info.WorkflowExecution.ID, Outcome: outcome})
 		return req, lastErr
 	}
+	reportCard(ctx, ra, CardReport{SN: giving, Holder: info.WorkflowExecution.ID, Outcome: CardTaken})
 	return uanataca.Request{}, lastErr
+}
+
+// reportCard tells the RA's allocator what became of a card. It survives
+// the workflow's cancellation; if it is lost anyway, the allocator's lease
+// expiry asks the RA.
+func reportCard(ctx workflow.Context, ra string, r CardReport) {
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	id := AllocatorID(workflow.GetInfo(ctx).TaskQueueName, ra)
+	if err := workflow.SignalExternalWorkflow(dctx, id, "", SignalScratchcard, r).Get(dctx, nil); err != nil {
+		workflow.GetLogger(ctx).Warn("could not tell the scratchcard allocator; its lease will expire", "scratchcard", r.SN, "error", err)
+	}
 }
 
 // submitUanatacaDocuments uploads the documents and asks for approval.

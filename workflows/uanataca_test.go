@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
@@ -68,6 +69,9 @@ type fakeRA struct {
 	// lostAnswers makes that many creates store the request and then fail
 	// as if the answer was lost on the way back.
 	lostAnswers int
+	allocations []activities.AllocateInput
+	// reports are what the issuance told the allocator.
+	reports []CardReport
 }
 
 func newFakeRA() *fakeRA {
@@ -90,14 +94,17 @@ func (f *fakeRA) status(pk int64) string {
 	return f.requests[pk].Status
 }
 
-func (f *fakeRA) GetFirstUnusedScratchcard(_ context.Context, ra string) (uanataca.Scratchcard, error) {
+// allocate stands in for the allocator's Update-with-Start: a fresh card
+// each time, recording what was given back.
+func (f *fakeRA) allocate(_ context.Context, in activities.AllocateInput) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.call("reserve"); err != nil {
-		return uanataca.Scratchcard{}, err
+	if err := f.call("allocate"); err != nil {
+		return "", err
 	}
+	f.allocations = append(f.allocations, in)
 	f.nextCard++
-	return uanataca.Scratchcard{PK: int64(f.nextCard), SN: uanataca.FlexString(fmt.Sprint(f.nextCard)), RegistrationAuthority: uanataca.FlexString(ra)}, nil
+	return fmt.Sprint(f.nextCard), nil
 }
 
 func (f *fakeRA) CreateRequest(_ context.Context, req uanataca.CreateRequest) (uanataca.Request, error) {
@@ -232,6 +239,14 @@ func newIssuanceEnv(t *testing.T, approval *uanataca.Approval) *issuanceEnv {
 	env := &issuanceEnv{testEnv: newTestEnv(), ra: newFakeRA()}
 	env.RegisterWorkflow(UanatacaIssuance)
 	env.RegisterActivity(&activities.Uanataca{Client: env.ra, Approval: approval})
+	env.RegisterActivityWithOptions(env.ra.allocate, activity.RegisterOptions{Name: "AllocateScratchcard"})
+	env.OnSignalExternalWorkflow(mock.Anything, AllocatorID("default-test-taskqueue", "121"), "", SignalScratchcard, mock.Anything).Return(
+		func(_, _, _, _ string, arg any) error {
+			env.ra.mu.Lock()
+			defer env.ra.mu.Unlock()
+			env.ra.reports = append(env.ra.reports, arg.(CardReport))
+			return nil
+		})
 	return env
 }
 
@@ -407,15 +422,15 @@ func TestUanatacaProviderErrors(t *testing.T) {
 		wantGap time.Duration
 	}{
 		{name: "5xx retried", op: "create", errs: []error{unavailable, unavailable}, wantCalls: 3},
-		{name: "transport error retried", op: "reserve", errs: []error{errors.New("dial tcp: connection refused")}, wantCalls: 2},
+		{name: "transport error retried", op: "get", errs: []error{errors.New("dial tcp: connection refused")}, wantCalls: 3},
 		{name: "4xx not retried", op: "create", errs: []error{&provider.Error{Provider: "uanataca", StatusCode: http.StatusBadRequest, Message: "Missing field"}},
 			wantCalls: 1, wantErr: activities.ErrTypeBadRequest},
-		{name: "401 not retried", op: "reserve", errs: []error{&provider.Error{Provider: "uanataca", StatusCode: http.StatusUnauthorized}},
+		{name: "401 not retried", op: "create", errs: []error{&provider.Error{Provider: "uanataca", StatusCode: http.StatusUnauthorized}},
 			wantCalls: 1, wantErr: activities.ErrTypeUnauthorized},
-		{name: "429 waits as told", op: "reserve", errs: []error{&provider.Error{Provider: "uanataca", StatusCode: http.StatusTooManyRequests, RetryAfter: 7 * time.Minute}},
+		{name: "429 waits as told", op: "create", errs: []error{&provider.Error{Provider: "uanataca", StatusCode: http.StatusTooManyRequests, RetryAfter: 7 * time.Minute}},
 			wantCalls: 2, wantGap: 7 * time.Minute},
 	}
-	activityOf := map[string]string{"create": "CreateUanatacaRequest", "reserve": "ReserveScratchcard"}
+	activityOf := map[string]string{"create": "CreateUanatacaRequest"}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			env := newIssuanceEnv(t, nil)
@@ -450,8 +465,14 @@ func TestUanatacaTakenScratchcardIsReplaced(t *testing.T) {
 	if err != nil {
 		t.Fatalf("workflow failed: %v", err)
 	}
-	if env.ra.count("reserve") != 2 || res.Scratchcard != "1256950" {
-		t.Fatalf("reserves=%d scratchcard=%s; want a second card after Invalid ScratchCard", env.ra.count("reserve"), res.Scratchcard)
+	if env.ra.count("allocate") != 2 || res.Scratchcard != "1256950" {
+		t.Fatalf("allocations=%d scratchcard=%s; want a second card after Invalid ScratchCard", env.ra.count("allocate"), res.Scratchcard)
+	}
+	if g := env.ra.allocations[1]; g.GivingSN != "1256949" || g.GivingOutcome != CardTaken {
+		t.Fatalf("second allocation %+v; want it to give back the taken card", g)
+	}
+	if len(env.ra.reports) != 1 || env.ra.reports[0] != (CardReport{SN: "1256950", Holder: "default-test-workflow-id", Outcome: CardUsed}) {
+		t.Fatalf("reports to the allocator %+v; want the second card reported used", env.ra.reports)
 	}
 }
 

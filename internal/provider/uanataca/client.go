@@ -291,6 +291,23 @@ func (c *Client) ListRequestsByScratchcard(ctx context.Context, sn string) ([]Re
 	}
 }
 
+// ListScratchcards returns one page (10 cards, page counting from 1) of the
+// RA's scratchcards, in the RA's order (ascending pk). The list does not say
+// which cards are used: ask IsScratchcardUsed. Secrets are not decoded.
+func (c *Client) ListScratchcards(ctx context.Context, ra string, page int) (Page[Scratchcard], error) {
+	const op = "list_scratchcards"
+	var p Page[Scratchcard]
+	if ra == "" || page < 1 {
+		return p, fmt.Errorf("uanataca %s: want a registration authority and a page from 1", op)
+	}
+	query := url.Values{"registration_authority": {ra}, "page": {strconv.Itoa(page)}}
+	ans, err := c.http.Do(ctx, op, http.MethodGet, c.endpoint(query, "scratchcards"), nil)
+	if err != nil {
+		return p, err
+	}
+	return p, ans.Decode(&p)
+}
+
 // nextPageQuery returns the query of a page's `next` link. Only the query is
 // used, against this client's own list endpoint: behind Uanataca's proxies
 // the link can name an internal host (the reference's example does), and

@@ -3,6 +3,7 @@ package uanataca_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -246,5 +247,41 @@ func TestEmulatorInjectedFaults(t *testing.T) {
 	srv.Emulator.SetFaults(sandbox.Faults{})
 	if _, err := c.GetFirstUnusedScratchcard(ctx, "121"); err != nil {
 		t.Fatalf("after faults cleared: %v", err)
+	}
+}
+
+func TestListScratchcardsPagesAgainstEmulator(t *testing.T) {
+	pki, err := devpki.Generate(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := sandbox.Start("127.0.0.1:0", sandbox.Options{RAs: map[string]int{"121": 25}, RequireClientCert: true}, pki)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	c, err := uanataca.New(uanataca.Config{BaseURL: srv.URL, CertFile: pki.ClientCertFile, KeyFile: pki.ClientKeyFile, CAFile: pki.CAFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sns []string
+	for page := 1; page <= 3; page++ {
+		p, err := c.ListScratchcards(context.Background(), "121", page)
+		if err != nil {
+			t.Fatalf("page %d: %v", page, err)
+		}
+		if p.Count != 25 || (page < 3) != (p.Next != nil) {
+			t.Fatalf("page %d: count %d, next %v", page, p.Count, p.Next)
+		}
+		for _, card := range p.Results {
+			sns = append(sns, string(card.SN))
+		}
+	}
+	first, err := c.GetFirstUnusedScratchcard(context.Background(), "121")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sns) != 25 || sns[0] != string(first.SN) || !slices.IsSorted(sns) {
+		t.Fatalf("listed %d cards %v; want 25 in ascending order starting with the first unused %s", len(sns), sns, first.SN)
 	}
 }
