@@ -5,7 +5,7 @@
 TEMPORAL_CLI_VERSION := v1.5.1
 TEMPORAL := .tools/bin/temporal
 
-.PHONY: dev demo test temporal build generate
+.PHONY: dev demo test temporal build generate bench-scratchcards
 
 ## dev: run the Temporal dev server + Web UI, the provider emulators and the worker until Ctrl-C
 dev: $(TEMPORAL)
@@ -22,6 +22,11 @@ test: $(TEMPORAL)
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	go vet ./...
 	go test -race -count=1 ./...
+
+## bench-scratchcards: N issuances at once on one RA; prints issuances/s and allocation latency p50/p99
+N ?= 100
+bench-scratchcards: $(TEMPORAL)
+	go run ./cmd/certflow-bench -n $(N)
 
 ## temporal: build the Temporal dev server into .tools/bin
 temporal: $(TEMPORAL)

@@ -151,6 +151,11 @@ func (a *Scratchcards) ScratchcardUsed(ctx context.Context, sn string) (bool, er
 	return used, mapError(err)
 }
 
+// AllocatorTaskQueue is where a deployment's allocators run: a queue of
+// their own, so an allocation is not queued behind the workflow tasks of
+// the very issuances waiting for it. The worker polls it beside taskQueue.
+func AllocatorTaskQueue(taskQueue string) string { return taskQueue + "-scratchcards" }
+
 // AllocateInput asks the allocator of RA for a card. The workflow names
 // the allocator and its update (activities cannot import workflows).
 type AllocateInput struct {
@@ -174,7 +179,7 @@ type AllocateInput struct {
 func (a *Scratchcards) AllocateScratchcard(ctx context.Context, in AllocateInput) (string, error) {
 	start := a.Temporal.NewWithStartWorkflowOperation(client.StartWorkflowOptions{
 		ID:                       in.AllocatorID,
-		TaskQueue:                activity.GetInfo(ctx).TaskQueue,
+		TaskQueue:                AllocatorTaskQueue(activity.GetInfo(ctx).TaskQueue),
 		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		StaticSummary:            "Scratchcard allocator of RA " + in.RA,
 	}, in.AllocatorType, map[string]string{"ra": in.RA})

@@ -53,7 +53,8 @@ func Dial(log zerolog.Logger) (client.Client, error) {
 type Worker struct {
 	cfg    config.Worker
 	log    zerolog.Logger
-	worker sdkworker.Worker
+	// workers poll the task queue and the allocators' own queue.
+	workers []sdkworker.Worker
 	http   *http.Server
 }
 
@@ -62,10 +63,10 @@ type Worker struct {
 // Universign and MasStack only when their credentials are set, so a team
 // that uses one provider configures only that one.
 func New(cfg config.Worker, c client.Client, log zerolog.Logger) (*Worker, error) {
-	w := sdkworker.New(c, cfg.TaskQueue, sdkworker.Options{
-		WorkerStopTimeout: cfg.ShutdownTimeout,
-	})
-	if err := register(w, cfg, c, log); err != nil {
+	opts := sdkworker.Options{WorkerStopTimeout: cfg.ShutdownTimeout}
+	w := sdkworker.New(c, cfg.TaskQueue, opts)
+	allocators := sdkworker.New(c, activities.AllocatorTaskQueue(cfg.TaskQueue), opts)
+	if err := register(w, allocators, cfg, c, log); err != nil {
 		return nil, err
 	}
 
@@ -84,7 +85,7 @@ func New(cfg config.Worker, c client.Client, log zerolog.Logger) (*Worker, error
 	}).Register(mux)
 
 	return &Worker{
-		cfg: cfg, log: log, worker: w,
+		cfg: cfg, log: log, workers: []sdkworker.Worker{w, allocators},
 		http: &http.Server{
 			Addr: cfg.HTTPAddr, Handler: mux,
 			ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second, WriteTimeout: 30 * time.Second,
@@ -94,7 +95,7 @@ func New(cfg config.Worker, c client.Client, log zerolog.Logger) (*Worker, error
 
 // register builds each configured provider's client and puts its
 // workflows and activities on w.
-func register(w sdkworker.Registry, cfg config.Worker, c client.Client, log zerolog.Logger) error {
+func register(w, allocators sdkworker.Registry, cfg config.Worker, c client.Client, log zerolog.Logger) error {
 	ua, err := uanataca.New(uanataca.Config{
 		BaseURL: cfg.Uanataca.BaseURL, CertFile: cfg.Uanataca.CertFile, KeyFile: cfg.Uanataca.KeyFile,
 		CAFile: cfg.Uanataca.CAFile, Timeout: cfg.Uanataca.Timeout,
@@ -111,8 +112,10 @@ func register(w sdkworker.Registry, cfg config.Worker, c client.Client, log zero
 	}
 	w.RegisterActivity(uaActs)
 	w.RegisterWorkflowWithOptions(workflows.UanatacaIssuance, workflow.RegisterOptions{Name: workflows.UanatacaIssuanceName})
-	w.RegisterActivity(&activities.Scratchcards{Client: ua, Temporal: c})
-	w.RegisterWorkflowWithOptions(workflows.ScratchcardAllocator, workflow.RegisterOptions{Name: workflows.ScratchcardAllocatorName})
+	scratchcards := &activities.Scratchcards{Client: ua, Temporal: c}
+	w.RegisterActivity(scratchcards)
+	allocators.RegisterActivity(scratchcards)
+	allocators.RegisterWorkflowWithOptions(workflows.ScratchcardAllocator, workflow.RegisterOptions{Name: workflows.ScratchcardAllocatorName})
 
 	if cfg.Universign.APIKey == "" {
 		log.Info().Msg("Universign disabled: set UNIVERSIGN_API_KEY to run UniversignRegistration workflows")
@@ -186,9 +189,14 @@ func (w *Worker) Run(ctx context.Context, listener net.Listener) error {
 			return fmt.Errorf("listening on CERTFLOW_HTTP_ADDR %s: %w", w.cfg.HTTPAddr, err)
 		}
 	}
-	if err := w.worker.Start(); err != nil {
-		listener.Close()
-		return fmt.Errorf("starting the worker on task queue %s: %w", w.cfg.TaskQueue, err)
+	for i, worker := range w.workers {
+		if err := worker.Start(); err != nil {
+			for _, started := range w.workers[:i] {
+				started.Stop()
+			}
+			listener.Close()
+			return fmt.Errorf("starting the worker on task queue %s: %w", w.cfg.TaskQueue, err)
+		}
 	}
 	served := make(chan error, 1)
 	go func() { served <- w.http.Serve(listener) }()
@@ -206,7 +214,9 @@ func (w *Worker) Run(ctx context.Context, listener net.Listener) error {
 	if herr := w.http.Shutdown(shutdown); herr != nil && !errors.Is(herr, http.ErrServerClosed) {
 		w.log.Warn().Err(herr).Msg("HTTP server did not stop cleanly")
 	}
-	w.worker.Stop()
+	for _, worker := range w.workers {
+		worker.Stop()
+	}
 	w.log.Info().Msg("certflow worker stopped")
 	return err
 }

@@ -33,9 +33,10 @@ const (
 )
 
 const (
-	// allocatorBatch is how many unused cards one fill looks for: most
-	// allocations are then served from memory, without a call to the RA.
-	allocatorBatch = 5
+	// allocatorBatch is the fewest unused cards one fill looks for (a page
+	// of the RA's list); a fill looks for as many as allocations are
+	// waiting, so a burst is served by one fill, not one per batch.
+	allocatorBatch = 10
 	// leaseTTL is how long a card stays leased without news before the
 	// allocator asks the RA whether it was used.
 	leaseTTL = 30 * time.Minute
@@ -86,6 +87,8 @@ type CardReport struct {
 type allocator struct {
 	st      AllocatorState
 	handled int
+	// waiting counts allocations in progress, to size the next fill.
+	waiting int
 	// draining refuses new allocations while the run hands over to the
 	// next; callers retry and reach the new run.
 	draining bool
@@ -123,6 +126,11 @@ func ScratchcardAllocator(ctx workflow.Context, st AllocatorState) error {
 	}
 
 	reports := workflow.GetSignalChannel(ctx, SignalScratchcard)
+	// One lease timer at a time, kept across reports, so reports add
+	// nothing to history but themselves.
+	timerCtx, stopTimer := workflow.WithCancel(ctx)
+	defer stopTimer()
+	expiry := workflow.NewTimer(timerCtx, a.untilNextExpiry(ctx))
 	for a.handled < allocatorRunLimit && !workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
 		sel := workflow.NewSelector(ctx)
 		sel.AddReceive(reports, func(c workflow.ReceiveChannel, _ bool) {
@@ -130,15 +138,14 @@ func ScratchcardAllocator(ctx workflow.Context, st AllocatorState) error {
 			c.Receive(ctx, &r)
 			a.report(r)
 		})
-		timerCtx, cancel := workflow.WithCancel(ctx)
-		sel.AddFuture(workflow.NewTimer(timerCtx, a.untilNextExpiry(ctx)), func(f workflow.Future) {
+		sel.AddFuture(expiry, func(f workflow.Future) {
 			if f.Get(ctx, nil) == nil {
 				a.expire(ctx)
+				expiry = workflow.NewTimer(timerCtx, a.untilNextExpiry(ctx))
 			}
 		})
 		sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) {})
 		sel.Select(ctx)
-		cancel()
 		if ctx.Err() != nil {
 			// Stopped by an operator: the next allocation starts a fresh
 			// allocator, which finds unused cards at the RA again.
@@ -165,6 +172,8 @@ func ScratchcardAllocator(ctx workflow.Context, st AllocatorState) error {
 // update), or the next available one, filling from the RA when none is.
 func (a *allocator) allocate(ctx workflow.Context, req AllocateRequest) (string, error) {
 	a.handled++
+	a.waiting++
+	defer func() { a.waiting-- }()
 	if err := a.fill.Lock(ctx); err != nil {
 		return "", err
 	}
@@ -210,7 +219,7 @@ func (a *allocator) refill(ctx workflow.Context) error {
 	})
 	var res activities.FillResult
 	err := workflow.ExecuteActivity(withFill(ctx), sc.FillScratchcards, activities.FillInput{
-		RA: a.st.RA, Cursor: a.st.Cursor, Exclude: append(exclude, a.st.Available...), Want: allocatorBatch,
+		RA: a.st.RA, Cursor: a.st.Cursor, Exclude: append(exclude, a.st.Available...), Want: max(allocatorBatch, a.waiting),
 	}).Get(ctx, &res)
 	if err != nil {
 		return err
