@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -125,6 +128,18 @@ func TestUanatacaScratchcardPoolExhausted(t *testing.T) {
 	}
 	if issued != 3 || exhausted != 1 {
 		t.Fatalf("%d issued, %d refused for exhaustion; want 3 and 1", issued, exhausted)
+	}
+	// Operators see it: a counter by RA on the worker's /metrics, beside
+	// the SDK's own metrics.
+	resp, err := http.Get(strings.TrimSuffix(s.WebhookURL, "/webhooks/uanataca") + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	exhaustedMetric := regexp.MustCompile(`certflow_scratchcard_pool_exhausted_total\{[^}]*ra="121"[^}]*\} 1`)
+	if !exhaustedMetric.Match(body) || !strings.Contains(string(body), "temporal_workflow_completed") {
+		t.Fatalf("/metrics lacks the exhaustion counter for RA 121 or the SDK's metrics:\n%s", body)
 	}
 }
 

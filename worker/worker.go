@@ -21,6 +21,7 @@ import (
 	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/internal/config"
 	"github.com/certflow/certflow/internal/logging"
+	"github.com/certflow/certflow/internal/metrics"
 	"github.com/certflow/certflow/internal/provider/humanos"
 	"github.com/certflow/certflow/internal/provider/masstack"
 	"github.com/certflow/certflow/internal/provider/uanataca"
@@ -31,13 +32,17 @@ import (
 
 // Dial connects to Temporal with the SDK's standard TEMPORAL_* settings
 // (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*,
-// or a TEMPORAL_PROFILE of the CLI's config file), logging through log.
-func Dial(log zerolog.Logger) (client.Client, error) {
+// or a TEMPORAL_PROFILE of the CLI's config file), logging through log and
+// recording the SDK's metrics into m when m is not nil.
+func Dial(log zerolog.Logger, m *metrics.Metrics) (client.Client, error) {
 	opts, err := tenv.LoadDefaultClientOptions()
 	if err != nil {
 		return nil, fmt.Errorf("reading the TEMPORAL_* settings: %w", err)
 	}
 	opts.Logger = logging.NewTemporal(log)
+	if m != nil {
+		opts.MetricsHandler = m.Temporal
+	}
 	c, err := client.Dial(opts)
 	if err != nil {
 		addr := opts.HostPort
@@ -51,18 +56,19 @@ func Dial(log zerolog.Logger) (client.Client, error) {
 
 // Worker is a configured certflow worker, not yet running.
 type Worker struct {
-	cfg    config.Worker
-	log    zerolog.Logger
+	cfg config.Worker
+	log zerolog.Logger
 	// workers poll the task queue and the allocators' own queue.
 	workers []sdkworker.Worker
-	http   *http.Server
+	http    *http.Server
 }
 
 // New builds the provider clients and registers everything on the task
-// queue. c stays owned by the caller. Uanataca is always registered;
+// queue; it serves m on GET /metrics. c and m stay owned by the caller.
+// Uanataca is always registered;
 // Universign and MasStack only when their credentials are set, so a team
 // that uses one provider configures only that one.
-func New(cfg config.Worker, c client.Client, log zerolog.Logger) (*Worker, error) {
+func New(cfg config.Worker, c client.Client, log zerolog.Logger, m *metrics.Metrics) (*Worker, error) {
 	opts := sdkworker.Options{WorkerStopTimeout: cfg.ShutdownTimeout}
 	w := sdkworker.New(c, cfg.TaskQueue, opts)
 	allocators := sdkworker.New(c, activities.AllocatorTaskQueue(cfg.TaskQueue), opts)
@@ -71,6 +77,7 @@ func New(cfg config.Worker, c client.Client, log zerolog.Logger) (*Worker, error
 	}
 
 	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
 	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, _ *http.Request) {
 		rw.Header().Set("Content-Type", "application/json")
 		_, _ = rw.Write([]byte(`{"status":"ok"}` + "\n"))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/certflow/certflow/internal/config"
 	"github.com/certflow/certflow/internal/logging"
+	"github.com/certflow/certflow/internal/metrics"
 	"github.com/certflow/certflow/worker"
 )
 
@@ -34,12 +35,17 @@ func run() error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	c, err := worker.Dial(log)
+	m, err := metrics.New(log)
+	if err != nil {
+		return err
+	}
+	defer m.Shutdown(context.Background())
+	c, err := worker.Dial(log, m)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	w, err := worker.New(cfg, c, log)
+	w, err := worker.New(cfg, c, log, m)
 	if err != nil {
 		return err
 	}

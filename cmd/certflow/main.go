@@ -47,7 +47,7 @@ func run(ctx context.Context) int {
 	}
 	cli := &starter.CLI{
 		Out: os.Stdout, Err: os.Stderr, Config: cfg, Namespace: opts.Namespace,
-		Dial: func() (client.Client, error) { return worker.Dial(log) },
+		Dial: func() (client.Client, error) { return worker.Dial(log, nil) },
 	}
 	return cli.Run(ctx, os.Args[1:])
 }

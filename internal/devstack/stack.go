@@ -15,6 +15,7 @@ import (
 
 	"github.com/certflow/certflow/internal/config"
 	"github.com/certflow/certflow/internal/logging"
+	"github.com/certflow/certflow/internal/metrics"
 	"github.com/certflow/certflow/internal/provider/humanos"
 	"github.com/certflow/certflow/internal/sandbox/devpki"
 	husandbox "github.com/certflow/certflow/internal/sandbox/humanos"
@@ -57,6 +58,7 @@ type Options struct {
 // Stack is a running set of emulators and a worker.
 type Stack struct {
 	Client     client.Client
+	Metrics    *metrics.Metrics
 	Uanataca   *uasandbox.Server
 	Universign *ussandbox.Server
 	MasStack   *mssandbox.Server
@@ -113,13 +115,18 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 		httpListener.Close()
 		return nil, err
 	}
-	s.Client, err = client.Dial(client.Options{HostPort: opts.TemporalAddress, Logger: logging.NewTemporal(opts.Log)})
+	if s.Metrics, err = metrics.New(opts.Log); err != nil {
+		s.Close()
+		httpListener.Close()
+		return nil, err
+	}
+	s.Client, err = client.Dial(client.Options{HostPort: opts.TemporalAddress, Logger: logging.NewTemporal(opts.Log), MetricsHandler: s.Metrics.Temporal})
 	if err != nil {
 		s.Close()
 		httpListener.Close()
 		return nil, fmt.Errorf("connecting to Temporal at %s: %w", opts.TemporalAddress, err)
 	}
-	w, err := worker.New(s.Config, s.Client, opts.Log)
+	w, err := worker.New(s.Config, s.Client, opts.Log, s.Metrics)
 	if err != nil {
 		s.Close()
 		httpListener.Close()
@@ -205,6 +212,9 @@ func (s *Stack) Close() error {
 	}
 	if s.Client != nil {
 		s.Client.Close()
+	}
+	if s.Metrics != nil {
+		errs = append(errs, s.Metrics.Shutdown(context.Background()))
 	}
 	return errors.Join(errs...)
 }
