@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"errors"
 	"testing"
 	"time"
@@ -69,15 +68,8 @@ func TestHumanosRequestThroughSignedEncryptedWebhooks(t *testing.T) {
 func TestHumanosCancelledWorkflowCancelsRequest(t *testing.T) {
 	s := startStackWith(t, devstack.Options{})
 	run := start(t, s, "hu-cancel", workflows.HumanosRequestName, humanosInput("ana@example.com"))
-	st := awaitStatus(t, s, run.GetID(), func(st workflows.Status) bool { return st.ProviderRef != "" })
-	if err := s.Client.CancelWorkflow(context.Background(), run.GetID(), ""); err != nil {
-		t.Fatal(err)
-	}
-	var ce *temporal.CanceledError
-	if err := outcome(run, nil); !errors.As(err, &ce) {
-		t.Fatalf("workflow ended with %v, want cancelled", err)
-	}
-	if req, ok := s.Humanos.Emulator.Request(st.ProviderRef); !ok || req.CanceledAt == "" {
-		t.Fatalf("request %s not cancelled at Humanos: %+v", st.ProviderRef, req)
+	id := cancelOnceCreated(t, s, run)
+	if req, ok := s.Humanos.Emulator.Request(id); !ok || req.CanceledAt == "" {
+		t.Fatalf("request %s not cancelled at Humanos: %+v", id, req)
 	}
 }

@@ -66,6 +66,21 @@ func awaitStatus(t *testing.T, s *devstack.Stack, id string, cond func(workflows
 	return st
 }
 
+// cancelOnceCreated cancels the workflow once the provider's id is known,
+// checks it ends Canceled, and returns that id.
+func cancelOnceCreated(t *testing.T, s *devstack.Stack, run client.WorkflowRun) string {
+	t.Helper()
+	st := awaitStatus(t, s, run.GetID(), func(st workflows.Status) bool { return st.ProviderRef != "" })
+	if err := s.Client.CancelWorkflow(context.Background(), run.GetID(), ""); err != nil {
+		t.Fatal(err)
+	}
+	var ce *temporal.CanceledError
+	if err := outcome(run, nil); !errors.As(err, &ce) {
+		t.Fatalf("workflow ended with %v, want cancelled", err)
+	}
+	return st.ProviderRef
+}
+
 // historyCounts returns the number of events of a workflow's history and
 // how many activities it scheduled.
 func historyCounts(t *testing.T, s *devstack.Stack, id string) (events, scheduled int) {
@@ -103,16 +118,9 @@ func TestUniversignRegistrationCompletes(t *testing.T) {
 func TestUniversignCancelledWorkflowCancelsRegistration(t *testing.T) {
 	s := startStackWith(t, devstack.Options{})
 	run := start(t, s, "us-cancel", workflows.UniversignRegistrationName, registration())
-	st := awaitStatus(t, s, run.GetID(), func(st workflows.Status) bool { return st.ProviderRef != "" })
-	if err := s.Client.CancelWorkflow(context.Background(), run.GetID(), ""); err != nil {
-		t.Fatal(err)
-	}
-	var ce *temporal.CanceledError
-	if err := outcome(run, nil); !errors.As(err, &ce) {
-		t.Fatalf("workflow ended with %v, want cancelled", err)
-	}
-	if state, _ := s.Universign.Emulator.State(st.ProviderRef); state != universign.StateCanceled {
-		t.Fatalf("registration %s is %q at Universign, want canceled", st.ProviderRef, state)
+	id := cancelOnceCreated(t, s, run)
+	if state, _ := s.Universign.Emulator.State(id); state != universign.StateCanceled {
+		t.Fatalf("registration %s is %q at Universign, want canceled", id, state)
 	}
 }
 
@@ -146,15 +154,8 @@ func TestMasStackCancelledWorkflowCancelsIdentificationWithReason(t *testing.T) 
 	in := identification()
 	in.CancelReason = "applicant withdrew"
 	run := start(t, s, "ms-cancel", workflows.MasStackIdentificationName, in)
-	st := awaitStatus(t, s, run.GetID(), func(st workflows.Status) bool { return st.ProviderRef != "" })
-	if err := s.Client.CancelWorkflow(context.Background(), run.GetID(), ""); err != nil {
-		t.Fatal(err)
-	}
-	var ce *temporal.CanceledError
-	if err := outcome(run, nil); !errors.As(err, &ce) {
-		t.Fatalf("workflow ended with %v, want cancelled", err)
-	}
-	status, _ := s.MasStack.Emulator.Status(st.ProviderRef)
+	id := cancelOnceCreated(t, s, run)
+	status, _ := s.MasStack.Emulator.Status(id)
 	if stats := s.MasStack.Emulator.Stats(); status != masstack.StatusCancelled || stats.LastCancelReason != "applicant withdrew" {
 		t.Fatalf("identification is %s at MasStack, last cancel reason %q", status, stats.LastCancelReason)
 	}
