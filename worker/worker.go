@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -69,11 +71,15 @@ type Worker struct {
 // Universign and MasStack only when their credentials are set, so a team
 // that uses one provider configures only that one.
 func New(cfg config.Worker, c client.Client, log zerolog.Logger, m *metrics.Metrics) (*Worker, error) {
-	opts := sdkworker.Options{WorkerStopTimeout: cfg.ShutdownTimeout}
-	w := sdkworker.New(c, cfg.TaskQueue, opts)
-	allocators := sdkworker.New(c, activities.AllocatorTaskQueue(cfg.TaskQueue), opts)
-	if err := register(w, allocators, cfg, c, log); err != nil {
-		return nil, err
+	w := &Worker{cfg: cfg, log: log}
+	if cfg.Mode != config.ModeIngress {
+		opts := sdkworker.Options{WorkerStopTimeout: cfg.ShutdownTimeout}
+		queue := sdkworker.New(c, cfg.TaskQueue, opts)
+		allocators := sdkworker.New(c, activities.AllocatorTaskQueue(cfg.TaskQueue), opts)
+		if err := register(queue, allocators, cfg, c, log); err != nil {
+			return nil, err
+		}
+		w.workers = []sdkworker.Worker{queue, allocators}
 	}
 
 	mux := http.NewServeMux()
@@ -82,21 +88,37 @@ func New(cfg config.Worker, c client.Client, log zerolog.Logger, m *metrics.Metr
 		rw.Header().Set("Content-Type", "application/json")
 		_, _ = rw.Write([]byte(`{"status":"ok"}` + "\n"))
 	})
+	if cfg.Mode != config.ModeWorker {
+		ingress, err := ingressFor(cfg, c, log)
+		if err != nil {
+			return nil, err
+		}
+		ingress.Register(mux)
+	}
+	w.http = &http.Server{
+		Addr: cfg.HTTPAddr, Handler: mux,
+		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second, WriteTimeout: 30 * time.Second,
+	}
+	return w, nil
+}
+
+// ingressFor builds the webhook ingress from the configuration.
+func ingressFor(cfg config.Worker, c client.Client, log zerolog.Logger) (*webhook.Ingress, error) {
 	humanosWebhooks, err := humanosWebhookSettings(cfg.Humanos)
 	if err != nil {
 		return nil, err
 	}
-	(&webhook.Ingress{
+	ua := webhook.UanatacaSettings{Token: cfg.Uanataca.WebhookToken}
+	for _, cidr := range cfg.Uanataca.WebhookAllow {
+		p, err := netip.ParsePrefix(strings.TrimSpace(cidr))
+		if err != nil {
+			return nil, fmt.Errorf("UANATACA_WEBHOOK_ALLOW: %q is not a network like 192.0.2.0/24: %w", cidr, err)
+		}
+		ua.Allow = append(ua.Allow, p)
+	}
+	return &webhook.Ingress{
 		Temporal: c, Log: log, LookupAttempts: 10, LookupBackoff: 300 * time.Millisecond,
-		Humanos: humanosWebhooks,
-	}).Register(mux)
-
-	return &Worker{
-		cfg: cfg, log: log, workers: []sdkworker.Worker{w, allocators},
-		http: &http.Server{
-			Addr: cfg.HTTPAddr, Handler: mux,
-			ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second, WriteTimeout: 30 * time.Second,
-		},
+		Uanataca: ua, Humanos: humanosWebhooks,
 	}, nil
 }
 
@@ -207,7 +229,7 @@ func (w *Worker) Run(ctx context.Context, listener net.Listener) error {
 	}
 	served := make(chan error, 1)
 	go func() { served <- w.http.Serve(listener) }()
-	w.log.Info().Str("task_queue", w.cfg.TaskQueue).Str("http", listener.Addr().String()).Msg("certflow worker started")
+	w.log.Info().Str("mode", w.cfg.Mode).Str("task_queue", w.cfg.TaskQueue).Str("http", listener.Addr().String()).Msg("certflow worker started")
 
 	var err error
 	select {

@@ -26,9 +26,19 @@ type Common struct {
 	WebUIURL string `envconfig:"CERTFLOW_WEB_UI_URL" default:"http://localhost:8233"`
 }
 
+// Modes of the worker process, so the webhook ingress and the Temporal
+// worker can be deployed and scaled apart.
+const (
+	ModeAll     = "all"     // poll the task queues and serve webhooks
+	ModeWorker  = "worker"  // poll only (health and metrics still served)
+	ModeIngress = "ingress" // serve webhooks only (no provider credentials needed)
+)
+
 // Worker is the worker process's configuration.
 type Worker struct {
 	Common
+	// Mode is all, worker or ingress.
+	Mode string `envconfig:"CERTFLOW_MODE" default:"all"`
 	// HTTPAddr serves webhooks and health checks.
 	HTTPAddr string `envconfig:"CERTFLOW_HTTP_ADDR" default:":8080"`
 	// ShutdownTimeout bounds how long running activities may take to finish
@@ -90,6 +100,12 @@ type Uanataca struct {
 	// WebhookURL, when set, is sent as each request's webhook_url. Leave it
 	// empty in production, where Uanataca configures one URL per RA.
 	WebhookURL string `envconfig:"UANATACA_WEBHOOK_URL"`
+	// WebhookToken, when set, must end the webhook URL Uanataca calls
+	// (/webhooks/uanataca/<token>): Uanataca signs nothing.
+	WebhookToken string `envconfig:"UANATACA_WEBHOOK_TOKEN"`
+	// WebhookAllow lists the networks (CIDR, comma-separated) Uanataca
+	// webhooks may come from; empty allows any.
+	WebhookAllow []string `envconfig:"UANATACA_WEBHOOK_ALLOW"`
 	// RAO credentials for pl_approve. Without them certflow uploads the
 	// documents and leaves approval to an operator in the RA's own tools.
 	RAOUsername string `envconfig:"UANATACA_RAO_USERNAME"`
@@ -108,6 +124,11 @@ func LoadWorker() (Worker, error) {
 	var w Worker
 	if err := envconfig.Process("", &w); err != nil {
 		return w, fmt.Errorf("reading configuration from the environment: %w", err)
+	}
+	switch w.Mode {
+	case ModeAll, ModeWorker, ModeIngress:
+	default:
+		return w, fmt.Errorf("CERTFLOW_MODE %q is not one of all, worker, ingress", w.Mode)
 	}
 	if (w.Uanataca.CertFile == "") != (w.Uanataca.KeyFile == "") {
 		return w, fmt.Errorf("set both UANATACA_CERT_FILE and UANATACA_KEY_FILE for mutual TLS, or neither")

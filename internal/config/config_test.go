@@ -45,6 +45,7 @@ func TestLoadWorkerRejects(t *testing.T) {
 		{"cert without key", map[string]string{"UANATACA_CERT_FILE": "c.pem"}, "UANATACA_KEY_FILE"},
 		{"partial RAO", map[string]string{"UANATACA_RAO_USERNAME": "u"}, "UANATACA_RAO_PASSWORD"},
 		{"bad duration", map[string]string{"UANATACA_TIMEOUT": "soon"}, "UANATACA_TIMEOUT"},
+		{"unknown mode", map[string]string{"CERTFLOW_MODE": "both"}, "CERTFLOW_MODE"},
 		{"Humanos without signature secret", map[string]string{"HUMANOS_API_KEY": "k"}, "HUMANOS_SIGNATURE_SECRET"},
 		{"MasStack without org", map[string]string{"MASSTACK_SERVICE_ACCOUNT_FILE": "sa.json"}, "MASSTACK_ORG_ID"},
 	}

@@ -85,7 +85,9 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	s := &Stack{WebhookURL: "http://" + httpListener.Addr().String() + "/webhooks/uanataca", done: make(chan error, 1)}
 	uaOpts := opts.Uanataca
 	if uaOpts.WebhookURL == "" {
-		uaOpts.WebhookURL = s.WebhookURL
+		// The RA is given the URL with the dev token, as production RAs
+		// would be.
+		uaOpts.WebhookURL = s.WebhookURL + "/" + devUanatacaWebhookToken
 	}
 	uaOpts.RequireClientCert = true
 	if s.Uanataca, err = uasandbox.Start(opts.UanatacaAddr, uaOpts, pki); err != nil {
@@ -103,11 +105,12 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	}
 	s.Config = config.Worker{
 		Common:          config.Common{Log: config.Log{Level: "info", Format: "json"}, TaskQueue: taskQueue, WebUIURL: opts.WebUIURL},
+		Mode:            config.ModeAll,
 		HTTPAddr:        httpListener.Addr().String(),
 		ShutdownTimeout: 5 * time.Second,
 		Uanataca: config.Uanataca{
 			BaseURL: s.Uanataca.URL, CertFile: pki.ClientCertFile, KeyFile: pki.ClientKeyFile, CAFile: pki.CAFile,
-			Timeout: 10 * time.Second, RAOUsername: rao.Username, RAOPassword: rao.Password, RAOPIN: rao.PIN, RAOID: raoID,
+			Timeout: 10 * time.Second, WebhookToken: devUanatacaWebhookToken, RAOUsername: rao.Username, RAOPassword: rao.Password, RAOPIN: rao.PIN, RAOID: raoID,
 		},
 	}
 	if err := s.startPolledEmulators(opts); err != nil {
@@ -179,6 +182,9 @@ func (s *Stack) startPolledEmulators(opts Options) error {
 	s.Config.Humanos.BaseURL = s.Humanos.URL
 	return nil
 }
+
+// devUanatacaWebhookToken ends the Uanataca webhook URL in the dev stack.
+const devUanatacaWebhookToken = "dev-uanataca-webhook-token"
 
 // devHumanos is the worker's Humanos configuration against the emulator:
 // its default key and secrets, and encrypted webhooks, so the dev stack and

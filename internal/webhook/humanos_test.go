@@ -20,7 +20,7 @@ var humanosNow = time.UnixMilli(1_795_000_000_000)
 
 // signed builds a webhook request signed at signedAt.
 func signed(body string, signedAt time.Time, secret string) *http.Request {
-	r := httptest.NewRequest(http.MethodPost, "/webhooks/humanos", strings.NewReader(body))
+	r := post("/webhooks/humanos", body)
 	ts := humanos.Timestamp(signedAt)
 	r.Header.Set("x-timestamp", ts)
 	r.Header.Set("x-signature", humanos.Sign(secret, ts, []byte(body)))
@@ -59,7 +59,7 @@ func TestHumanosIngress(t *testing.T) {
 			wantStatus: 200, wantHint: &accept, wantID: "wf-h"},
 		{name: "bad signature", req: signed(credential, humanosNow, "forged"), wantStatus: 401, wantError: "signature"},
 		{name: "stale timestamp", req: signed(credential, humanosNow.Add(-6*time.Minute), humanosSecret), wantStatus: 401, wantError: "timestamp"},
-		{name: "no signature headers", req: httptest.NewRequest(http.MethodPost, "/webhooks/humanos", strings.NewReader(credential)), wantStatus: 401},
+		{name: "no signature headers", req: post("/webhooks/humanos", credential), wantStatus: 401},
 		{name: "tampered body", req: func() *http.Request {
 			r := signed(credential, humanosNow, humanosSecret)
 			r.Body = httptest.NewRequest(http.MethodPost, "/", strings.NewReader(strings.Replace(credential, "accept", "reject", 1))).Body

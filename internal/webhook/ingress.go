@@ -11,11 +11,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"time"
 
 	"github.com/rs/zerolog"
 	"go.temporal.io/api/serviceerror"
+	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
@@ -42,6 +44,8 @@ type Ingress struct {
 	// can arrive before the workflow has recorded the provider reference.
 	LookupAttempts int
 	LookupBackoff  time.Duration
+	// Uanataca authenticates Uanataca webhooks.
+	Uanataca UanatacaSettings
 	// Humanos verifies and decrypts Humanos webhooks.
 	Humanos HumanosSettings
 	// Now is the clock for timestamp windows; nil is time.Now.
@@ -58,6 +62,7 @@ func (in *Ingress) now() time.Time {
 // Register adds the webhook routes to mux.
 func (in *Ingress) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /webhooks/uanataca", in.uanataca)
+	mux.HandleFunc("POST /webhooks/uanataca/{token}", in.uanataca)
 	mux.HandleFunc("POST /webhooks/humanos", in.humanos)
 }
 
@@ -73,8 +78,12 @@ func fail(status int, format string, args ...any) error {
 	return &httpError{status: status, msg: fmt.Sprintf(format, args...)}
 }
 
-// readBody reads a JSON webhook body within maxBody.
+// readBody reads a JSON webhook body within maxBody. A body declared as
+// anything but JSON is refused before it is read.
 func readBody(r *http.Request) ([]byte, error) {
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		return nil, fail(http.StatusUnsupportedMediaType, "send the webhook as Content-Type: application/json")
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBody))
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
@@ -87,17 +96,20 @@ func readBody(r *http.Request) ([]byte, error) {
 }
 
 // findRunning returns the ID of the running workflow of provider whose
-// provider reference is ref, retrying while visibility catches up.
+// provider reference is ref, retrying while visibility catches up. When
+// none is found it answers 503 (retry later) if a workflow of provider is
+// still creating its request — the reference may be that request's, not
+// yet recorded — and 404 (unknown) otherwise.
 func (in *Ingress) findRunning(ctx context.Context, provider, ref string) (string, error) {
 	query := fmt.Sprintf("%s = %q AND %s = %q AND ExecutionStatus = 'Running'",
 		workflows.SearchProvider.GetName(), provider, workflows.SearchProviderRef.GetName(), ref)
 	attempts := max(in.LookupAttempts, 1)
 	for i := range attempts {
-		resp, err := in.Temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: query, PageSize: 2})
+		execs, err := in.list(ctx, query)
 		if err != nil {
-			return "", fail(http.StatusServiceUnavailable, "Temporal is unreachable; retry later")
+			return "", err
 		}
-		if execs := resp.GetExecutions(); len(execs) > 0 {
+		if len(execs) > 0 {
 			return execs[0].GetExecution().GetWorkflowId(), nil
 		}
 		if i < attempts-1 {
@@ -108,7 +120,25 @@ func (in *Ingress) findRunning(ctx context.Context, provider, ref string) (strin
 			}
 		}
 	}
+	creating := fmt.Sprintf("%s = %q AND %s = %q AND ExecutionStatus = 'Running'",
+		workflows.SearchProvider.GetName(), provider, workflows.SearchStage.GetName(), workflows.StageCreating)
+	execs, err := in.list(ctx, creating)
+	if err != nil {
+		return "", err
+	}
+	if len(execs) > 0 {
+		return "", fail(http.StatusServiceUnavailable, "no workflow has recorded %s reference %s yet, but one is creating its request; retry shortly", provider, ref)
+	}
 	return "", fail(http.StatusNotFound, "no running workflow for %s reference %s", provider, ref)
+}
+
+// list runs a visibility query; Temporal unreachable is a 503.
+func (in *Ingress) list(ctx context.Context, query string) ([]*workflowpb.WorkflowExecutionInfo, error) {
+	resp, err := in.Temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: query, PageSize: 2})
+	if err != nil {
+		return nil, fail(http.StatusServiceUnavailable, "Temporal is unreachable; retry later")
+	}
+	return resp.GetExecutions(), nil
 }
 
 // signal delivers hint to the workflow and maps Temporal's answer.
@@ -140,6 +170,9 @@ func (in *Ingress) respond(w http.ResponseWriter, provider string, workflowID st
 		status = he.status
 	}
 	in.Log.Warn().Str("provider", provider).Int("status", status).Str("reason", err.Error()).Msg("webhook rejected")
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "5")
+	}
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
 }

@@ -2,10 +2,13 @@ package webhook
 
 import (
 	"bytes"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
+	"slices"
 	"strconv"
 
 	"github.com/certflow/certflow/internal/provider/uanataca"
@@ -82,9 +85,46 @@ func ParseUanataca(body []byte) (workflows.UanatacaWebhook, error) {
 	return hook, nil
 }
 
-// uanataca handles POST /webhooks/uanataca.
+// UanatacaSettings authenticate Uanataca webhooks, which Uanataca does not
+// sign. Either, both or neither may be set; the workflow re-reads the RA
+// before acting on any webhook all the same.
+type UanatacaSettings struct {
+	// Token, when set, must be the last path segment of the webhook URL
+	// (/webhooks/uanataca/<token>) or its token query parameter: give
+	// Uanataca the URL with it.
+	Token string
+	// Allow, when set, lists the networks webhooks may come from.
+	Allow []netip.Prefix
+}
+
+// authenticate checks the source network and the URL token, in constant
+// time, before anything is read.
+func (s UanatacaSettings) authenticate(r *http.Request) error {
+	if len(s.Allow) > 0 {
+		ap, err := netip.ParseAddrPort(r.RemoteAddr)
+		if err != nil || !slices.ContainsFunc(s.Allow, func(p netip.Prefix) bool { return p.Contains(ap.Addr().Unmap()) }) {
+			return fail(http.StatusForbidden, "source address not allowed to send Uanataca webhooks")
+		}
+	}
+	if s.Token != "" {
+		got := r.PathValue("token")
+		if got == "" {
+			got = r.URL.Query().Get("token")
+		}
+		if subtle.ConstantTimeCompare([]byte(got), []byte(s.Token)) != 1 {
+			return fail(http.StatusUnauthorized, "missing or wrong webhook token in the URL")
+		}
+	}
+	return nil
+}
+
+// uanataca handles POST /webhooks/uanataca[/{token}].
 func (in *Ingress) uanataca(w http.ResponseWriter, r *http.Request) {
 	const provider = workflows.ProviderUanataca
+	if err := in.Uanataca.authenticate(r); err != nil {
+		in.respond(w, provider, "", err)
+		return
+	}
 	body, err := readBody(r)
 	if err != nil {
 		in.respond(w, provider, "", err)

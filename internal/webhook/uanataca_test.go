@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -29,6 +30,15 @@ type fakeTemporal struct {
 	lists     int
 	signals   []any
 	signalled []string // workflow IDs
+	// creating makes a workflow of the provider look mid-create.
+	creating bool
+}
+
+// post builds a JSON webhook request.
+func post(path, body string) *http.Request {
+	r := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
+	r.Header.Set("Content-Type", "application/json")
+	return r
 }
 
 func (f *fakeTemporal) ListWorkflow(_ context.Context, req *workflowservice.ListWorkflowExecutionsRequest) (*workflowservice.ListWorkflowExecutionsResponse, error) {
@@ -37,6 +47,9 @@ func (f *fakeTemporal) ListWorkflow(_ context.Context, req *workflowservice.List
 		return nil, f.listErr
 	}
 	resp := &workflowservice.ListWorkflowExecutionsResponse{}
+	if f.creating && strings.Contains(req.GetQuery(), `CertflowStage = "creating"`) {
+		resp.Executions = append(resp.Executions, &workflowpb.WorkflowExecutionInfo{Execution: &commonpb.WorkflowExecution{WorkflowId: "wf-creating"}})
+	}
 	for pk, id := range f.running {
 		provider := f.provider
 		if provider == "" {
@@ -84,6 +97,7 @@ func TestUanatacaIngress(t *testing.T) {
 		{name: "pk not a number", body: `{"status":"ISSUED","request":"abc"}`, wantStatus: 400, wantError: "whole-number pk"},
 		{name: "no status", body: `{"request":46760}`, wantStatus: 400, wantError: "status"},
 		{name: "unknown request", body: legacy, fake: fakeTemporal{running: map[string]string{}}, wantStatus: 404, wantError: "no running workflow"},
+		{name: "not findable yet while an issuance creates", body: legacy, fake: fakeTemporal{running: map[string]string{}, creating: true}, wantStatus: 503, wantError: "retry shortly"},
 		{name: "Temporal unreachable", body: legacy, fake: fakeTemporal{listErr: errors.New("connection refused")}, wantStatus: 503, wantError: "unreachable"},
 		{name: "workflow ended meanwhile", body: legacy, fake: fakeTemporal{running: map[string]string{"46760": "wf-1"}, signalErr: serviceerror.NewNotFound("gone")},
 			wantStatus: 404, wantError: "no longer running"},
@@ -98,7 +112,7 @@ func TestUanatacaIngress(t *testing.T) {
 			mux := http.NewServeMux()
 			in.Register(mux)
 			rec := httptest.NewRecorder()
-			mux.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/webhooks/uanataca", strings.NewReader(tt.body)))
+			mux.ServeHTTP(rec, post("/webhooks/uanataca", tt.body))
 
 			if rec.Code != tt.wantStatus {
 				t.Fatalf("status = %d, want %d; body %s", rec.Code, tt.wantStatus, rec.Body)
@@ -128,9 +142,27 @@ func TestUanatacaIngressRetriesLookup(t *testing.T) {
 	mux := http.NewServeMux()
 	in.Register(mux)
 	rec := httptest.NewRecorder()
-	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/webhooks/uanataca", strings.NewReader(`{"status":"CREATED","request":5}`)))
-	if rec.Code != 404 || fake.lists != 4 {
-		t.Fatalf("status %d after %d lookups, want 404 after 4", rec.Code, fake.lists)
+	mux.ServeHTTP(rec, post("/webhooks/uanataca", `{"status":"CREATED","request":5}`))
+	if rec.Code != 404 || fake.lists != 4+1 { // four lookups, then one "is any creating?"
+		t.Fatalf("status %d after %d list calls, want 404 after 4 lookups and the creating check", rec.Code, fake.lists)
+	}
+}
+
+func TestIngressRequiresJSON(t *testing.T) {
+	mux := http.NewServeMux()
+	(&Ingress{Temporal: &fakeTemporal{}, Log: zerolog.Nop(), Humanos: HumanosSettings{Secret: "s"}}).Register(mux)
+	for _, path := range []string{"/webhooks/uanataca", "/webhooks/humanos"} {
+		for _, ct := range []string{"", "text/plain", "application/x-www-form-urlencoded"} {
+			r := httptest.NewRequest(http.MethodPost, path, strings.NewReader(`{"status":"ISSUED","request":5}`))
+			if ct != "" {
+				r.Header.Set("Content-Type", ct)
+			}
+			rec := httptest.NewRecorder()
+			mux.ServeHTTP(rec, r)
+			if rec.Code != http.StatusUnsupportedMediaType {
+				t.Errorf("%s with Content-Type %q answered %d, want 415", path, ct, rec.Code)
+			}
+		}
 	}
 }
 
@@ -141,5 +173,46 @@ func TestUanatacaIngressRejectsOtherMethods(t *testing.T) {
 	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/webhooks/uanataca", nil))
 	if rec.Code != http.StatusMethodNotAllowed {
 		t.Fatalf("GET answered %d, want 405", rec.Code)
+	}
+}
+
+func TestUanatacaIngressAuthenticity(t *testing.T) {
+	body := `{"status":"ISSUED","request":46760}`
+	allow := []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")}
+	tests := []struct {
+		name       string
+		settings   UanatacaSettings
+		path, from string
+		want       int
+	}{
+		{"token in the path", UanatacaSettings{Token: "s3cret"}, "/webhooks/uanataca/s3cret", "192.0.2.1:4000", 200},
+		{"token in the query", UanatacaSettings{Token: "s3cret"}, "/webhooks/uanataca?token=s3cret", "192.0.2.1:4000", 200},
+		{"wrong token", UanatacaSettings{Token: "s3cret"}, "/webhooks/uanataca/guess", "192.0.2.1:4000", 401},
+		{"no token", UanatacaSettings{Token: "s3cret"}, "/webhooks/uanataca", "192.0.2.1:4000", 401},
+		{"allowed network", UanatacaSettings{Allow: allow}, "/webhooks/uanataca", "10.1.2.3:4000", 200},
+		{"other network", UanatacaSettings{Allow: allow}, "/webhooks/uanataca", "192.0.2.1:4000", 403},
+		{"both, right", UanatacaSettings{Token: "s3cret", Allow: allow}, "/webhooks/uanataca/s3cret", "10.1.2.3:4000", 200},
+		{"both, wrong network", UanatacaSettings{Token: "s3cret", Allow: allow}, "/webhooks/uanataca/s3cret", "10.2.0.1:4000", 403},
+		{"neither configured", UanatacaSettings{}, "/webhooks/uanataca", "192.0.2.1:4000", 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fake := &fakeTemporal{running: map[string]string{"46760": "wf-1"}}
+			mux := http.NewServeMux()
+			(&Ingress{Temporal: fake, Log: zerolog.Nop(), Uanataca: tt.settings}).Register(mux)
+			r := post(tt.path, body)
+			r.RemoteAddr = tt.from
+			rec := httptest.NewRecorder()
+			mux.ServeHTTP(rec, r)
+			if rec.Code != tt.want {
+				t.Fatalf("answered %d, want %d: %s", rec.Code, tt.want, rec.Body)
+			}
+			if (tt.want == 200) != (len(fake.signals) == 1) {
+				t.Fatalf("signals %v after answering %d", fake.signals, rec.Code)
+			}
+			if strings.Contains(rec.Body.String(), "s3cret") {
+				t.Fatalf("the answer quotes the token: %s", rec.Body)
+			}
+		})
 	}
 }

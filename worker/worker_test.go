@@ -1,0 +1,81 @@
+package worker
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/rs/zerolog"
+	"go.temporal.io/sdk/client"
+
+	"github.com/certflow/certflow/internal/config"
+	"github.com/certflow/certflow/internal/metrics"
+)
+
+// TestModes checks what each CERTFLOW_MODE runs: the ingress and worker
+// can be deployed apart.
+func TestModes(t *testing.T) {
+	c, err := client.NewLazyClient(client.Options{HostPort: "127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	m, err := metrics.New(zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		mode    string
+		pollers int
+		routed  bool
+	}{
+		{config.ModeAll, 2, true},
+		{config.ModeWorker, 2, false},
+		{config.ModeIngress, 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.mode, func(t *testing.T) {
+			cfg, err := config.LoadWorker()
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.Mode = tt.mode
+			w, err := New(cfg, c, zerolog.Nop(), m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(w.workers) != tt.pollers {
+				t.Errorf("%d task-queue workers, want %d", len(w.workers), tt.pollers)
+			}
+			// Routed, a webhook without Content-Type gets 415 (Uanataca) or
+			// 503 (Humanos, no secret configured); unrouted, 404.
+			answers := map[string]int{"/webhooks/uanataca": http.StatusUnsupportedMediaType, "/webhooks/humanos": http.StatusServiceUnavailable}
+			for path, want := range answers {
+				if !tt.routed {
+					want = http.StatusNotFound
+				}
+				rec := httptest.NewRecorder()
+				w.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodPost, path, strings.NewReader("{}")))
+				if rec.Code != want {
+					t.Errorf("POST %s answered %d, want %d", path, rec.Code, want)
+				}
+			}
+			for _, path := range []string{"/healthz", "/metrics"} {
+				rec := httptest.NewRecorder()
+				w.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+				if rec.Code != http.StatusOK {
+					t.Errorf("GET %s answered %d in mode %s", path, rec.Code, tt.mode)
+				}
+			}
+		})
+	}
+}
+
+func TestBadAllowList(t *testing.T) {
+	cfg, _ := config.LoadWorker()
+	cfg.Uanataca.WebhookAllow = []string{"10.0.0.0/8", "not-a-network"}
+	if _, err := ingressFor(cfg, nil, zerolog.Nop()); err == nil || !strings.Contains(err.Error(), "UANATACA_WEBHOOK_ALLOW") {
+		t.Fatalf("error = %v, want it to name UANATACA_WEBHOOK_ALLOW", err)
+	}
+}
