@@ -40,11 +40,19 @@ func startStack(t *testing.T, ua uasandbox.Options) *devstack.Stack {
 	return startStackWith(t, devstack.Options{Uanataca: ua})
 }
 
+// startStackOn is startStack on another Temporal than the shared one.
+func startStackOn(t *testing.T, address string, ua uasandbox.Options) *devstack.Stack {
+	t.Helper()
+	return startStackWith(t, devstack.Options{TemporalAddress: address, Uanataca: ua})
+}
+
 // startStackWith is startStack with every emulator's options; addresses,
 // task queue and logging are filled in.
 func startStackWith(t *testing.T, opts devstack.Options) *devstack.Stack {
 	t.Helper()
-	opts.TemporalAddress = temporalAddress
+	if opts.TemporalAddress == "" {
+		opts.TemporalAddress = temporalAddress
+	}
 	opts.TaskQueue = "e2e-" + t.Name()
 	opts.PKIDir = t.TempDir()
 	opts.UanatacaAddr, opts.UniversignAddr, opts.MasStackAddr, opts.HumanosAddr, opts.HTTPAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"

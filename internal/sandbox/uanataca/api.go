@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/certflow/certflow/internal/sandbox"
 )
@@ -262,6 +263,15 @@ func (e *Emulator) createRequest(w http.ResponseWriter, r *http.Request, _ strin
 	e.setStatusLocked(req, status)
 	obj := renderRequest(req)
 	e.mu.Unlock()
+	if d := e.opts.CreateAnswerDelay; d > 0 {
+		// The request is stored and its webhooks are on their way: the
+		// caller learns the pk only now, as after a slow network.
+		select {
+		case <-time.After(d):
+		case <-r.Context().Done():
+			return
+		}
+	}
 	writeJSON(w, http.StatusCreated, obj)
 }
 

@@ -102,6 +102,10 @@ type Options struct {
 	// this delay, as if the applicant completed the self-service page. With
 	// 0, only Complete issues.
 	IssueAfter time.Duration
+	// CreateAnswerDelay holds a create's answer back this long after the
+	// request is stored and its webhooks sent, so webhooks reach the caller
+	// before it knows the pk (the race certflow's ingress must survive).
+	CreateAnswerDelay time.Duration
 	// WebhookURL receives status-change webhooks of requests created
 	// without their own webhook_url. Empty: such requests send none.
 	WebhookURL string
