@@ -5,7 +5,7 @@
 TEMPORAL_CLI_VERSION := v1.5.1
 TEMPORAL := .tools/bin/temporal
 
-.PHONY: dev demo test temporal build generate bench-scratchcards
+.PHONY: dev demo test fuzz temporal build generate bench-scratchcards bench-webhooks
 
 ## dev: run the Temporal dev server + Web UI, the provider emulators and the worker until Ctrl-C
 dev: $(TEMPORAL)
@@ -22,6 +22,17 @@ test: $(TEMPORAL)
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	go vet ./...
 	go test -race -count=1 ./...
+
+## fuzz: each webhook fuzz target for FUZZTIME (CI runs it briefly)
+FUZZTIME ?= 15s
+fuzz:
+	for target in FuzzParseUanataca FuzzParseHumanos FuzzIngress; do \
+		go test -run='^$$' -fuzz="^$$target$$" -fuzztime=$(FUZZTIME) ./internal/webhook/ || exit 1; \
+	done
+
+## bench-webhooks: N webhooks at the ingress for waiting issuances, beside direct SignalWorkflow calls
+bench-webhooks: $(TEMPORAL)
+	go run ./cmd/certflow-bench webhooks -n $(N)
 
 ## bench-scratchcards: N issuances at once on one RA; prints issuances/s and allocation latency p50/p99
 N ?= 100

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/certflow/certflow/internal/provider/humanos"
+	"github.com/certflow/certflow/internal/provider/uanataca"
 	"github.com/certflow/certflow/workflows"
 )
 
@@ -34,7 +35,8 @@ type humanosEvent struct {
 	Decision     struct {
 		Action  string `json:"action"`
 		Success *bool  `json:"success"`
-		Date    string `json:"date"`
+		// Date may come as text or as Unix milliseconds.
+		Date uanataca.FlexString `json:"date"`
 	} `json:"decision"`
 	// Older versions put the decision at the top level.
 	Action       string `json:"action"`
@@ -58,7 +60,7 @@ func ParseHumanos(body []byte) (humanosEvent, workflows.HumanosWebhook, error) {
 	hint := workflows.HumanosWebhook{
 		EventType: ev.EventType, RequestID: ev.RequestID, Contact: ev.User.Contact, CredentialID: ev.CredentialID,
 		Action: firstOf(ev.Decision.Action, ev.Action), Success: ev.Decision.Success,
-		Date: firstOf(ev.Decision.Date, ev.DecisionDate, ev.Date),
+		Date: firstOf(string(ev.Decision.Date), ev.DecisionDate, ev.Date),
 	}
 	return ev, hint, nil
 }

@@ -109,3 +109,10 @@ func TestHumanosIngressUnconfigured(t *testing.T) {
 		t.Fatalf("unconfigured ingress answered %d %s", rec.Code, rec.Body)
 	}
 }
+
+func TestParseHumanosNumericDecisionDate(t *testing.T) {
+	_, hint, err := ParseHumanos([]byte(`{"eventType":"identity","requestId":"r","decision":{"success":true,"date":1795000000000}}`))
+	if err != nil || hint.Date != "1795000000000" || hint.Success == nil || !*hint.Success {
+		t.Fatalf("hint %+v, %v; want the numeric date read as text", hint, err)
+	}
+}

@@ -75,7 +75,22 @@ type httpError struct {
 func (e *httpError) Error() string { return e.msg }
 
 func fail(status int, format string, args ...any) error {
+	for i, a := range args {
+		if s, ok := a.(string); ok {
+			args[i] = bounded(s)
+		}
+	}
 	return &httpError{status: status, msg: fmt.Sprintf(format, args...)}
+}
+
+// bounded cuts a sender-supplied value quoted in an answer or a log line,
+// so a hostile sender cannot make either arbitrarily large.
+func bounded(s string) string {
+	const limit = 64
+	if len(s) <= limit {
+		return s
+	}
+	return s[:limit] + "…"
 }
 
 // readBody reads a JSON webhook body within maxBody. A body declared as

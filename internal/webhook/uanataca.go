@@ -34,7 +34,7 @@ type uanatacaLegacy struct {
 }
 
 type uanatacaEventRequest struct {
-	PK                    int64               `json:"pk"`
+	PK                    uanataca.FlexString `json:"pk"`
 	Status                string              `json:"status"`
 	RegistrationAuthority uanataca.FlexString `json:"registration_authority"`
 }
@@ -44,8 +44,8 @@ type uanatacaEventRequest struct {
 func ParseUanataca(body []byte) (workflows.UanatacaWebhook, error) {
 	var raw uanatacaLegacy
 	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&raw); err != nil {
-		return workflows.UanatacaWebhook{}, errors.New("body is not a JSON object in either Uanataca webhook format")
+	if err := dec.Decode(&raw); err != nil || dec.More() {
+		return workflows.UanatacaWebhook{}, errors.New("body is not one JSON object in either Uanataca webhook format")
 	}
 	hook := workflows.UanatacaWebhook{
 		Status: raw.Status, PreviousStatus: string(raw.PreviousStatus), Date: raw.Date,
@@ -60,7 +60,11 @@ func ParseUanataca(body []byte) (workflows.UanatacaWebhook, error) {
 		if err := json.Unmarshal(req, &er); err != nil {
 			return hook, errors.New(`"request" object is malformed: want {"pk": <number>, "status": ...}`)
 		}
-		hook.PK, hook.Status = er.PK, er.Status
+		pk, err := strconv.ParseInt(string(er.PK), 10, 64)
+		if err != nil {
+			return hook, errors.New(`"request.pk" must be a whole-number pk`)
+		}
+		hook.PK, hook.Status = pk, er.Status
 		hook.RegistrationAuthority = string(er.RegistrationAuthority)
 		if hook.Date == "" {
 			hook.Date = raw.SentAt
