@@ -1,25 +1,27 @@
-// Command certflow-bench measures scratchcard allocation under load: it
-// starts the dev stack (Temporal dev server, emulators, worker), starts N
-// Uanataca issuances at once on one RA, waits for all of them, and prints
-// issuances per second and card-allocation latency (p50, p99), read from
-// each issuance's history: from scheduling AllocateScratchcard to its
-// completion, queueing at the allocator included. `make bench-scratchcards`
-// runs it.
+// Command certflow-bench measures certflow under load against the dev
+// stack (Temporal dev server, emulators, worker in-process). It has two
+// modes:
+//
+//	certflow-bench [scratchcards] [-n N] [-issue-after D]
+//	certflow-bench webhooks [-n N] [-c concurrency]
+//
+// scratchcards (the default, so `make bench-scratchcards` runs it with
+// flags only) measures scratchcard allocation; webhooks measures the
+// webhook ingress against direct signals. See each mode's file.
 package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/client"
 
 	"github.com/certflow/certflow/internal/devstack"
 	"github.com/certflow/certflow/internal/provider/uanataca"
@@ -28,75 +30,70 @@ import (
 )
 
 func main() {
-	if err := run(); err != nil {
+	if err := run(os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "certflow-bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run() error {
-	n := flag.Int("n", 100, "issuances started at once on one RA")
-	issueAfter := flag.Duration("issue-after", 200*time.Millisecond, "emulator: approval and issuance delay")
-	flag.Parse()
+// run picks the mode from the first argument; when there is none, or it is
+// already a flag, the mode is scratchcards, as before modes existed.
+func run(args []string) error {
+	mode := "scratchcards"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		mode, args = args[0], args[1:]
+	}
+	switch mode {
+	case "scratchcards":
+		return runScratchcards(args)
+	case "webhooks":
+		return runWebhooks(args)
+	}
+	return fmt.Errorf("unknown mode %q: want scratchcards or webhooks", mode)
+}
 
-	ctx := context.Background()
+// startStack starts a Temporal dev server and the dev stack on it, with
+// the Uanataca emulator configured by ua; stop tears both down.
+func startStack(ctx context.Context, ua uasandbox.Options) (s *devstack.Stack, stop func(), err error) {
 	temporal, err := devstack.StartTemporal(ctx, devstack.TemporalOptions{})
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	defer temporal.Stop()
 	dir, err := os.MkdirTemp("", "certflow-bench")
 	if err != nil {
-		return err
+		temporal.Stop()
+		return nil, nil, err
 	}
-	defer os.RemoveAll(dir)
-	s, err := devstack.Start(ctx, devstack.Options{
+	s, err = devstack.Start(ctx, devstack.Options{
 		TemporalAddress: temporal.Address, PKIDir: filepath.Join(dir, "pki"),
 		UanatacaAddr: "127.0.0.1:0", UniversignAddr: "127.0.0.1:0", MasStackAddr: "127.0.0.1:0", HumanosAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-		Uanataca: uasandbox.Options{RAs: map[string]int{"121": *n + 10}, AutoApproveAfter: *issueAfter, IssueAfter: *issueAfter},
+		Uanataca: ua,
 		Log:      zerolog.Nop(),
 	})
 	if err != nil {
-		return err
+		os.RemoveAll(dir)
+		temporal.Stop()
+		return nil, nil, err
 	}
-	defer s.Close()
-
-	runCtx, cancel := context.WithTimeout(ctx, 10*time.Minute)
-	defer cancel()
-	began := time.Now()
-	errs := make([]error, *n)
-	ids := make([]string, *n)
-	var wg sync.WaitGroup
-	for i := range *n {
-		ids[i] = fmt.Sprintf("bench-%d-%d", began.UnixNano(), i)
-		wg.Go(func() {
-			run, err := s.Client.ExecuteWorkflow(runCtx, client.StartWorkflowOptions{ID: ids[i], TaskQueue: s.Config.TaskQueue},
-				workflows.UanatacaIssuanceName, input(i))
-			if err == nil {
-				err = run.Get(runCtx, nil)
-			}
-			errs[i] = err
-		})
-	}
-	wg.Wait()
-	elapsed := time.Since(began)
-	for i, err := range errs {
-		if err != nil {
-			return fmt.Errorf("issuance %d: %w", i, err)
-		}
-	}
-	latencies, err := allocationLatencies(runCtx, s.Client, ids)
-	if err != nil {
-		return err
-	}
-	stats := s.Uanataca.Emulator.Stats()
-	fmt.Printf("issuances: %d on one RA, all ISSUED, %d distinct cards, %d Invalid ScratchCard\n", *n, stats.Creates, stats.InvalidScratchcard)
-	fmt.Printf("throughput: %.1f issuances/s (%s for all, emulator issuance delay %s)\n", float64(*n)/elapsed.Seconds(), elapsed.Round(time.Millisecond), 2**issueAfter)
-	fmt.Printf("card allocation latency: p50 %s, p99 %s, max %s\n",
-		percentile(latencies, 50).Round(time.Millisecond), percentile(latencies, 99).Round(time.Millisecond), latencies[len(latencies)-1].Round(time.Millisecond))
-	return nil
+	return s, func() {
+		s.Close()
+		os.RemoveAll(dir)
+		temporal.Stop()
+	}, nil
 }
 
+// issuanceIDs names n issuances uniquely to this run.
+func issuanceIDs(n int) []string {
+	ids := make([]string, n)
+	now := time.Now().UnixNano()
+	for i := range ids {
+		ids[i] = fmt.Sprintf("bench-%d-%d", now, i)
+	}
+	return ids
+}
+
+// input is issuance i's input on RA 121; its long poll interval leaves
+// the progress to the emulator's webhooks (or, in webhooks mode, to none).
 func input(i int) workflows.UanatacaIssuanceInput {
 	return workflows.UanatacaIssuanceInput{
 		Request: uanataca.CreateRequest{
@@ -108,37 +105,63 @@ func input(i int) workflows.UanatacaIssuanceInput {
 	}
 }
 
-// allocationLatencies reads, from each issuance's history, the time from
-// scheduling AllocateScratchcard to its completion, sorted.
-func allocationLatencies(ctx context.Context, c client.Client, ids []string) ([]time.Duration, error) {
-	var out []time.Duration
-	for _, id := range ids {
-		scheduled := map[int64]time.Time{}
-		it := c.GetWorkflowHistory(ctx, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-		for it.HasNext() {
-			e, err := it.Next()
-			if err != nil {
-				return nil, err
-			}
-			if a := e.GetActivityTaskScheduledEventAttributes(); a != nil && a.GetActivityType().GetName() == "AllocateScratchcard" {
-				scheduled[e.GetEventId()] = e.GetEventTime().AsTime()
-			}
-			if a := e.GetActivityTaskCompletedEventAttributes(); a != nil {
-				if at, ok := scheduled[a.GetScheduledEventId()]; ok {
-					out = append(out, e.GetEventTime().AsTime().Sub(at))
-				}
-			}
-		}
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("no allocation found in the issuances' histories")
-	}
-	slices.Sort(out)
-	return out, nil
+// timings is what measure saw: the wall time of the whole batch, the
+// duration of each successful call (sorted), and each call's error.
+type timings struct {
+	elapsed   time.Duration
+	latencies []time.Duration
+	errs      []error
 }
 
-// percentile of sorted durations (nearest rank).
+// measure runs call(0) … call(n-1) on c concurrent workers and times each
+// call and the whole batch.
+func measure(n, c int, call func(i int) error) timings {
+	t := timings{errs: make([]error, n)}
+	durations := make([]time.Duration, n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	began := time.Now()
+	for range min(c, n) {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				start := time.Now()
+				t.errs[i] = call(i)
+				durations[i] = time.Since(start)
+			}
+		})
+	}
+	wg.Wait()
+	t.elapsed = time.Since(began)
+	for i, d := range durations {
+		if t.errs[i] == nil {
+			t.latencies = append(t.latencies, d)
+		}
+	}
+	slices.Sort(t.latencies)
+	return t
+}
+
+// failed counts the calls that returned an error.
+func (t timings) failed() int {
+	return len(t.errs) - len(t.latencies)
+}
+
+// err says how many calls failed and why the first did; nil when none.
+func (t timings) err(what string) error {
+	for i, err := range t.errs {
+		if err != nil {
+			return fmt.Errorf("%d of %d %s failed; #%d: %w", t.failed(), len(t.errs), what, i, err)
+		}
+	}
+	return nil
+}
+
+// percentile of sorted durations (nearest rank), rounded to the
+// millisecond; 0 when there are none.
 func percentile(sorted []time.Duration, p int) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
 	i := (len(sorted)*p + 99) / 100
-	return sorted[max(i-1, 0)]
+	return sorted[max(i-1, 0)].Round(time.Millisecond)
 }
