@@ -136,6 +136,9 @@ func awaitFinal[S, H any](ctx workflow.Context, w wait[S, H]) (S, waitEnd, error
 // polling describes how a lifecycle reads its provider: the polling and
 // reading activities, their argument, and what a state says.
 type polling[S any] struct {
+	// what names the provider's object in activity summaries, e.g.
+	// "request 46000 at uanataca".
+	what         string
 	deadline     time.Time
 	first, every time.Duration
 	// await is the polling activity (completes once the state is final),
@@ -152,10 +155,10 @@ func pollingWait[S, H any](t *tracker, p polling[S], hintKey func(H) string) wai
 	return wait[S, H]{
 		deadline: p.deadline,
 		poll: func(ctx workflow.Context) workflow.Future {
-			return workflow.ExecuteActivity(withPolling(ctx, p.first, p.every, p.deadline), p.await, p.arg)
+			return workflow.ExecuteActivity(summarize(withPolling(ctx, p.first, p.every, p.deadline), "Poll "+p.what+" until final"), p.await, p.arg)
 		},
 		read: func(ctx workflow.Context) (s S, err error) {
-			err = workflow.ExecuteActivity(withCalls(ctx), p.get, p.arg).Get(ctx, &s)
+			err = workflow.ExecuteActivity(summarize(withCalls(ctx), "Re-read "+p.what+" after a webhook"), p.get, p.arg).Get(ctx, &s)
 			return s, err
 		},
 		final:    p.final,
@@ -232,10 +235,18 @@ func (h StatusHint) key() string { return h.Status }
 
 // compensate runs the provider's cancel in a context that survives the
 // workflow's own cancellation, and returns the final state it reports.
-func compensate[S any](ctx workflow.Context, t *tracker, cancel func(workflow.Context) (S, error)) (S, error) {
+func compensate[S any](ctx workflow.Context, t *tracker, what string, cancel func(workflow.Context) (S, error)) (S, error) {
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	t.stage(StageCancellingAtProvider)
-	return cancel(withCalls(dctx))
+	return cancel(summarize(withCalls(dctx), "Cancel "+what))
+}
+
+// summarize names the next activity for the Web UI's timeline, so an
+// operator reads the lifecycle without opening each event.
+func summarize(ctx workflow.Context, summary string) workflow.Context {
+	opts := workflow.GetActivityOptions(ctx)
+	opts.Summary = summary
+	return workflow.WithActivityOptions(ctx, opts)
 }
 
 // pollingExhausted reports whether the polling activity gave up only

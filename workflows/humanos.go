@@ -116,7 +116,7 @@ func HumanosRequest(ctx workflow.Context, in HumanosRequestInput) (*HumanosReque
 	t.stage(StageCreating)
 	var req humanos.Request
 	create := activities.CreateHumanosInput{Request: in.Request, IdempotencyKey: humanosIdempotencyKey(info)}
-	if err := createOnce(ctx, hu.CreateHumanosRequest, create, &req); err != nil {
+	if err := createOnce(ctx, "Create the request at Humanos (once, by idempotency key)", hu.CreateHumanosRequest, create, &req); err != nil {
 		t.stage(StageFailed)
 		return nil, err
 	}
@@ -128,6 +128,7 @@ func HumanosRequest(ctx workflow.Context, in HumanosRequestInput) (*HumanosReque
 		ref:      "request " + req.ID,
 		wait: func() wait[humanos.Request, HumanosWebhook] {
 			w := pollingWait(t, polling[humanos.Request]{
+				what:     "request " + req.ID + " at humanos",
 				deadline: deadline,
 				first:    in.PollInterval.or(humanosDefaultPoll),
 				every:    in.PollInterval.or(humanosDefaultPoll),

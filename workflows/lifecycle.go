@@ -68,7 +68,7 @@ func follow[S, H any](ctx workflow.Context, t *tracker, l lifecycle[S, H]) (S, e
 		final, end, err = awaitFinal(ctx, l.wait)
 	}
 	if err != nil {
-		if _, cerr := compensate(ctx, t, l.cancel); cerr != nil {
+		if _, cerr := compensate(ctx, t, l.ref+" at "+l.provider, l.cancel); cerr != nil {
 			workflow.GetLogger(ctx).Error("cancelling at the provider after a failure failed; cancel it there by hand",
 				"provider", l.provider, "ref", l.ref, "error", cerr)
 		}
@@ -76,7 +76,7 @@ func follow[S, H any](ctx workflow.Context, t *tracker, l lifecycle[S, H]) (S, e
 		return final, err
 	}
 	if end != endFinal {
-		if final, err = compensate(ctx, t, l.cancel); err != nil {
+		if final, err = compensate(ctx, t, l.ref+" at "+l.provider, l.cancel); err != nil {
 			t.stage(StageFailed)
 			return final, fmt.Errorf("cancelling %s at %s failed; cancel it there by hand: %w", l.ref, l.provider, err)
 		}
@@ -123,7 +123,7 @@ func conclude[S, H any](t *tracker, l lifecycle[S, H], final S, end waitEnd) err
 // createOnce runs a provider create activity so that a cancellation
 // arriving meanwhile cannot interrupt it: once sent, the create must finish,
 // so the workflow learns the provider's id and can cancel what it created.
-func createOnce(ctx workflow.Context, activity, arg, result any) error {
+func createOnce(ctx workflow.Context, summary string, activity, arg, result any) error {
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	return workflow.ExecuteActivity(withCalls(dctx), activity, arg).Get(dctx, result)
+	return workflow.ExecuteActivity(summarize(withCalls(dctx), summary), activity, arg).Get(dctx, result)
 }

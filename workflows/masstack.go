@@ -90,7 +90,7 @@ func MasStackIdentification(ctx workflow.Context, in MasStackIdentificationInput
 	var ms *activities.MasStack
 	t.stage(StageCreating)
 	var idn masstack.Identification
-	if err := createOnce(ctx, ms.CreateMasStackIdentification, in.Identification, &idn); err != nil {
+	if err := createOnce(ctx, "Create the identification at MasStack", ms.CreateMasStackIdentification, in.Identification, &idn); err != nil {
 		t.stage(StageFailed)
 		return nil, err
 	}
@@ -105,6 +105,7 @@ func MasStackIdentification(ctx workflow.Context, in MasStackIdentificationInput
 		provider: ProviderMasStack,
 		ref:      "identification " + idn.ID,
 		wait: pollingWait(t, polling[masstack.Identification]{
+			what:     "identification " + idn.ID + " at masstack",
 			deadline: deadline,
 			first:    firstPoll,
 			every:    in.PollInterval.or(masstackDefaultPoll),

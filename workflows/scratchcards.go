@@ -218,7 +218,7 @@ func (a *allocator) refill(ctx workflow.Context) error {
 		}
 	})
 	var res activities.FillResult
-	err := workflow.ExecuteActivity(withFill(ctx), sc.FillScratchcards, activities.FillInput{
+	err := workflow.ExecuteActivity(summarize(withFill(ctx), "Find unused scratchcards of RA "+a.st.RA), sc.FillScratchcards, activities.FillInput{
 		RA: a.st.RA, Cursor: a.st.Cursor, Exclude: append(exclude, a.st.Available...), Want: max(allocatorBatch, a.waiting),
 	}).Get(ctx, &res)
 	if err != nil {
@@ -276,7 +276,7 @@ func (a *allocator) expire(ctx workflow.Context) {
 		}
 	}) {
 		var used bool
-		if err := workflow.ExecuteActivity(withCalls(ctx), sc.ScratchcardUsed, sn).Get(ctx, &used); err != nil {
+		if err := workflow.ExecuteActivity(summarize(withCalls(ctx), "Check expired lease of scratchcard "+sn), sc.ScratchcardUsed, sn).Get(ctx, &used); err != nil {
 			workflow.GetLogger(ctx).Warn("could not check an expired scratchcard lease; keeping it", "sn", sn, "error", err)
 			continue
 		}

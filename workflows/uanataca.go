@@ -139,6 +139,7 @@ func UanatacaIssuance(ctx workflow.Context, in UanatacaIssuanceInput) (*Uanataca
 			return submitUanatacaDocuments(ctx, t, in.Documents, res)
 		},
 		wait: pollingWait(t, polling[uanataca.Request]{
+			what:     fmt.Sprintf("request %d at uanataca", req.PK),
 			deadline: deadline,
 			first:    in.PollInterval.or(uanatacaDefaultPoll),
 			every:    in.PollInterval.or(uanatacaDefaultPoll),
@@ -197,13 +198,13 @@ func createUanatacaRequest(ctx workflow.Context, t *tracker, body uanataca.Creat
 			alloc.GivingSN, alloc.GivingOutcome = giving, CardTaken
 		}
 		var sn string
-		if err := workflow.ExecuteActivity(withCalls(ctx), sc.AllocateScratchcard, alloc).Get(ctx, &sn); err != nil {
+		if err := workflow.ExecuteActivity(summarize(withCalls(ctx), "Get a scratchcard of RA "+ra+" from its allocator"), sc.AllocateScratchcard, alloc).Get(ctx, &sn); err != nil {
 			return uanataca.Request{}, err
 		}
 		t.stage(StageCreating)
 		body.Scratchcard = sn
 		var req uanataca.Request
-		lastErr = createOnce(ctx, ua.CreateUanatacaRequest, body, &req)
+		lastErr = createOnce(ctx, "Create the request at Uanataca with scratchcard "+sn, ua.CreateUanatacaRequest, body, &req)
 		var appErr *temporal.ApplicationError
 		if errors.As(lastErr, &appErr) && appErr.Type() == activities.ErrTypeScratchcardUsed {
 			workflow.GetLogger(ctx).Warn("scratchcard taken outside certflow; asking for another", "scratchcard", sn)
@@ -240,12 +241,12 @@ func submitUanatacaDocuments(ctx workflow.Context, t *tracker, docs []uanataca.D
 	var ua *activities.Uanataca
 	t.stage(StageSubmittingDocuments)
 	for _, d := range docs {
-		if err := workflow.ExecuteActivity(withCalls(ctx), ua.UploadUanatacaDocument, res.PK, d).Get(ctx, nil); err != nil {
+		if err := workflow.ExecuteActivity(summarize(withCalls(ctx), "Upload "+d.Type), ua.UploadUanatacaDocument, res.PK, d).Get(ctx, nil); err != nil {
 			return err
 		}
 	}
 	var approval activities.ApproveResult
-	if err := workflow.ExecuteActivity(withCalls(ctx), ua.ApproveUanatacaRequest, res.PK).Get(ctx, &approval); err != nil {
+	if err := workflow.ExecuteActivity(summarize(withCalls(ctx), "Approve the request (RAO)"), ua.ApproveUanatacaRequest, res.PK).Get(ctx, &approval); err != nil {
 		return err
 	}
 	res.Approved = approval.Approved

@@ -68,7 +68,7 @@ func UniversignRegistration(ctx workflow.Context, in UniversignRegistrationInput
 	var us *activities.Universign
 	t.stage(StageCreating)
 	var reg universign.Registration
-	if err := createOnce(ctx, us.CreateUniversignRegistration, in.Registration, &reg); err != nil {
+	if err := createOnce(ctx, "Create the registration at Universign", us.CreateUniversignRegistration, in.Registration, &reg); err != nil {
 		t.stage(StageFailed)
 		return nil, err
 	}
@@ -83,6 +83,7 @@ func UniversignRegistration(ctx workflow.Context, in UniversignRegistrationInput
 		provider: ProviderUniversign,
 		ref:      "registration " + reg.ID,
 		wait: pollingWait(t, polling[universign.Registration]{
+			what:     "registration " + reg.ID + " at universign",
 			deadline: deadline,
 			first:    firstPoll,
 			every:    in.PollInterval.or(universignDefaultPoll),
