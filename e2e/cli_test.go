@@ -144,14 +144,17 @@ func TestCLIRejectsBadCommandLines(t *testing.T) {
 	}
 }
 
-func TestWorkerHealth(t *testing.T) {
+func TestWorkerHealthAndReadiness(t *testing.T) {
 	s := startStack(t, uasandbox.Options{})
-	resp, err := http.Get(strings.TrimSuffix(s.WebhookURL, "/webhooks/uanataca") + "/healthz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("/healthz answered %d", resp.StatusCode)
+	base := strings.TrimSuffix(s.WebhookURL, "/webhooks/uanataca")
+	for _, path := range []string{"/healthz", "/readyz"} {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s answered %d on a running worker", path, resp.StatusCode)
+		}
 	}
 }

@@ -141,6 +141,15 @@ func TestUanatacaScratchcardPoolExhausted(t *testing.T) {
 	if !exhaustedMetric.Match(body) || !strings.Contains(string(body), "temporal_workflow_completed") {
 		t.Fatalf("/metrics lacks the exhaustion counter for RA 121 or the SDK's metrics:\n%s", body)
 	}
+	for _, want := range []string{
+		`certflow_provider_call_duration_seconds_count{operation="create_request",outcome="ok",provider="uanataca"}`,
+		`certflow_webhooks_received_total{provider="uanataca"}`,
+		`certflow_scratchcards_leased{`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 }
 
 func TestUanatacaDroppedWebhooksCompletedByPolling(t *testing.T) {

@@ -6,12 +6,14 @@ package worker
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -58,20 +60,23 @@ func Dial(log zerolog.Logger, m *metrics.Metrics) (client.Client, error) {
 
 // Worker is a configured certflow worker, not yet running.
 type Worker struct {
-	cfg config.Worker
-	log zerolog.Logger
+	cfg    config.Worker
+	log    zerolog.Logger
+	client client.Client
+	// polling is true between the workers' start and stop (readyz).
+	polling atomic.Bool
 	// workers poll the task queue and the allocators' own queue.
 	workers []sdkworker.Worker
 	http    *http.Server
 }
 
 // New builds the provider clients and registers everything on the task
-// queue; it serves m on GET /metrics. c and m stay owned by the caller.
-// Uanataca is always registered;
-// Universign and MasStack only when their credentials are set, so a team
-// that uses one provider configures only that one.
+// queues; it serves webhooks, /healthz, /readyz and m on /metrics. c and m
+// stay owned by the caller. Uanataca is always registered; Universign,
+// MasStack and Humanos only when their credentials are set, so a team that
+// uses one provider configures only that one.
 func New(cfg config.Worker, c client.Client, log zerolog.Logger, m *metrics.Metrics) (*Worker, error) {
-	w := &Worker{cfg: cfg, log: log}
+	w := &Worker{cfg: cfg, log: log, client: c}
 	if cfg.Mode != config.ModeIngress {
 		opts := sdkworker.Options{WorkerStopTimeout: cfg.ShutdownTimeout}
 		queue := sdkworker.New(c, cfg.TaskQueue, opts)
@@ -84,6 +89,7 @@ func New(cfg config.Worker, c client.Client, log zerolog.Logger, m *metrics.Metr
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())
+	mux.HandleFunc("GET /readyz", w.ready)
 	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, _ *http.Request) {
 		rw.Header().Set("Content-Type", "application/json")
 		_, _ = rw.Write([]byte(`{"status":"ok"}` + "\n"))
@@ -205,6 +211,28 @@ func humanosWebhookSettings(h config.Humanos) (webhook.HumanosSettings, error) {
 	return s, nil
 }
 
+// ready answers GET /readyz: 200 when Temporal answers and (unless this
+// process only serves webhooks) the workers are polling; 503 with the
+// problems otherwise, so a load balancer or Kubernetes stops routing to it.
+func (w *Worker) ready(rw http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	var problems []string
+	if _, err := w.client.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+		problems = append(problems, "Temporal is unreachable")
+	}
+	if len(w.workers) > 0 && !w.polling.Load() {
+		problems = append(problems, "the worker is not polling its task queues")
+	}
+	rw.Header().Set("Content-Type", "application/json")
+	if len(problems) > 0 {
+		rw.WriteHeader(http.StatusServiceUnavailable)
+		_ = json.NewEncoder(rw).Encode(map[string]any{"status": "not ready", "problems": problems})
+		return
+	}
+	_ = json.NewEncoder(rw).Encode(map[string]any{"status": "ready", "mode": w.cfg.Mode})
+}
+
 // Handler serves the worker's HTTP endpoints (for tests).
 func (w *Worker) Handler() http.Handler { return w.http.Handler }
 
@@ -227,6 +255,7 @@ func (w *Worker) Run(ctx context.Context, listener net.Listener) error {
 			return fmt.Errorf("starting the worker on task queue %s: %w", w.cfg.TaskQueue, err)
 		}
 	}
+	w.polling.Store(len(w.workers) > 0)
 	served := make(chan error, 1)
 	go func() { served <- w.http.Serve(listener) }()
 	w.log.Info().Str("mode", w.cfg.Mode).Str("task_queue", w.cfg.TaskQueue).Str("http", listener.Addr().String()).Msg("certflow worker started")
@@ -238,6 +267,7 @@ func (w *Worker) Run(ctx context.Context, listener net.Listener) error {
 		err = fmt.Errorf("HTTP server stopped: %w", err)
 	}
 	w.log.Info().Msg("certflow worker stopping")
+	w.polling.Store(false)
 	shutdown, cancel := context.WithTimeout(context.Background(), w.cfg.ShutdownTimeout)
 	defer cancel()
 	if herr := w.http.Shutdown(shutdown); herr != nil && !errors.Is(herr, http.ErrServerClosed) {

@@ -79,3 +79,23 @@ func TestBadAllowList(t *testing.T) {
 		t.Fatalf("error = %v, want it to name UANATACA_WEBHOOK_ALLOW", err)
 	}
 }
+
+func TestReadyzWithoutTemporal(t *testing.T) {
+	c, err := client.NewLazyClient(client.Options{HostPort: "127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	m, _ := metrics.New(zerolog.Nop())
+	cfg, _ := config.LoadWorker()
+	w, err := New(cfg, c, zerolog.Nop(), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	w.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+	body := rec.Body.String()
+	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(body, "Temporal is unreachable") || !strings.Contains(body, "not polling") {
+		t.Fatalf("readyz answered %d %s; want 503 naming both problems", rec.Code, body)
+	}
+}

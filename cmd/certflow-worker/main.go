@@ -39,7 +39,6 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	defer m.Shutdown(context.Background())
 	c, err := worker.Dial(log, m)
 	if err != nil {
 		return err

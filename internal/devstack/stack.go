@@ -219,8 +219,5 @@ func (s *Stack) Close() error {
 	if s.Client != nil {
 		s.Client.Close()
 	}
-	if s.Metrics != nil {
-		errs = append(errs, s.Metrics.Shutdown(context.Background()))
-	}
 	return errors.Join(errs...)
 }

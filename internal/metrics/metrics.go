@@ -6,40 +6,56 @@
 package metrics
 
 import (
-	"context"
 	"fmt"
 	"net/http"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
+	"go.opentelemetry.io/otel"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.temporal.io/sdk/client"
 	temporalotel "go.temporal.io/sdk/contrib/opentelemetry"
 )
 
-// Metrics is one process's metrics pipeline.
+// Metrics is the process's metrics pipeline. There is one per process:
+// certflow's own instruments bind to OpenTelemetry's global meter provider
+// once, so every worker in the process (the dev stack and the tests run
+// several) shares it.
 type Metrics struct {
 	registry *prometheus.Registry
-	provider *sdkmetric.MeterProvider
 	// Temporal is the handler to give the Temporal client
 	// (client.Options.MetricsHandler).
 	Temporal client.MetricsHandler
 }
 
-// New builds the pipeline. Metric errors are logged, never fatal: a
-// broken gauge must not stop an issuance.
+var (
+	once    sync.Once
+	shared  *Metrics
+	initErr error
+)
+
+// New returns the process's pipeline, building it on first use. Metric
+// errors are logged, never fatal: a broken gauge must not stop an issuance.
 func New(log zerolog.Logger) (*Metrics, error) {
+	once.Do(func() { shared, initErr = build(log) })
+	return shared, initErr
+}
+
+func build(log zerolog.Logger) (*Metrics, error) {
 	registry := prometheus.NewRegistry()
 	exporter, err := otelprom.New(otelprom.WithRegisterer(registry), otelprom.WithoutScopeInfo())
 	if err != nil {
 		return nil, fmt.Errorf("metrics exporter: %w", err)
 	}
 	provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exporter))
+	// certflow's own instruments (provider calls, webhooks) use the global
+	// meter provider, so packages record without being handed a meter.
+	otel.SetMeterProvider(provider)
 	return &Metrics{
 		registry: registry,
-		provider: provider,
 		Temporal: temporalotel.NewMetricsHandler(temporalotel.MetricsHandlerOptions{
 			Meter:                provider.Meter("certflow"),
 			UseMonotonicCounters: true,
@@ -52,6 +68,3 @@ func New(log zerolog.Logger) (*Metrics, error) {
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
 }
-
-// Shutdown flushes and stops the meter provider.
-func (m *Metrics) Shutdown(ctx context.Context) error { return m.provider.Shutdown(ctx) }

@@ -130,7 +130,9 @@ func NoRedirectClient(rt http.RoundTripper) *http.Client {
 // full; a non-2xx one becomes a *Error (with RetryAfter). Transport errors
 // are wrapped as "<provider> <op>: ...", not replaced, so callers still see
 // net errors and context deadlines with errors.Is and errors.As.
-func (h *HTTP) Do(ctx context.Context, op, method string, u *url.URL, b *Body) (*Answer, error) {
+func (h *HTTP) Do(ctx context.Context, op, method string, u *url.URL, b *Body) (ans *Answer, err error) {
+	began := time.Now()
+	defer func() { observe(ctx, h.Provider, op, began, err) }()
 	timeout := h.Timeout
 	if timeout <= 0 {
 		timeout = DefaultTimeout
@@ -177,7 +179,7 @@ func (h *HTTP) Do(ctx context.Context, op, method string, u *url.URL, b *Body) (
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: reading the answer: %w", h.Provider, op, err)
 	}
-	ans := &Answer{Provider: h.Provider, Op: op, Status: resp.StatusCode, ContentType: resp.Header.Get("Content-Type"), Body: body}
+	ans = &Answer{Provider: h.Provider, Op: op, Status: resp.StatusCode, ContentType: resp.Header.Get("Content-Type"), Body: body}
 	if len(body) > maxAnswerBytes {
 		return nil, ans.Unreadable(fmt.Sprintf("larger than %d bytes", maxAnswerBytes))
 	}

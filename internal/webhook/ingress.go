@@ -175,6 +175,7 @@ func (in *Ingress) signal(ctx context.Context, workflowID string, hint any) erro
 func (in *Ingress) respond(w http.ResponseWriter, provider string, workflowID string, err error) {
 	w.Header().Set("Content-Type", "application/json")
 	if err == nil {
+		count(context.Background(), provider, http.StatusOK)
 		w.WriteHeader(http.StatusOK)
 		_ = json.NewEncoder(w).Encode(map[string]string{"status": "accepted", "workflow_id": workflowID})
 		return
@@ -184,6 +185,7 @@ func (in *Ingress) respond(w http.ResponseWriter, provider string, workflowID st
 	if errors.As(err, &he) {
 		status = he.status
 	}
+	count(context.Background(), provider, status)
 	in.Log.Warn().Str("provider", provider).Int("status", status).Str("reason", err.Error()).Msg("webhook rejected")
 	if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "5")
