@@ -1,0 +1,100 @@
+package workflows_test
+
+import (
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/certflow/certflow/workflows"
+)
+
+// replayed are the workflow types the worker registers, under their
+// contract names (worker.register): the names recorded histories carry.
+var replayed = []struct {
+	name string
+	fn   any
+}{
+	{workflows.UanatacaIssuanceName, workflows.UanatacaIssuance},
+	{workflows.UniversignRegistrationName, workflows.UniversignRegistration},
+	{workflows.MasStackIdentificationName, workflows.MasStackIdentification},
+	{workflows.HumanosRequestName, workflows.HumanosRequest},
+	{workflows.ScratchcardAllocatorName, workflows.ScratchcardAllocator},
+}
+
+// TestReplayRecordedHistories replays every history recorded from a real
+// server (e2e TestRecordHistories) against the current workflow code. A
+// worker restarted on changed code replays the histories of executions
+// already running the same way; a change that makes the code issue other
+// commands than the history holds (an activity added, removed or moved, a
+// timer, a signal wait) fails them with a non-determinism error in
+// production. This test fails first, in `make test`, with no server.
+//
+// A change made on purpose is either guarded by workflow.GetVersion (when
+// executions of the old code may be running) or, for a path no running
+// execution can be on, followed by re-recording:
+//
+//	CERTFLOW_RECORD_HISTORIES=1 go test -count=1 -run TestRecordHistories ./e2e
+func TestReplayRecordedHistories(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "histories", "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) == 0 {
+		t.Fatal("no history in testdata/histories: record them with CERTFLOW_RECORD_HISTORIES=1 go test -count=1 -run TestRecordHistories ./e2e")
+	}
+	covered := map[string]bool{}
+	for _, file := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(file), ".json"), func(t *testing.T) {
+			covered[workflowType(t, file)] = true
+			r := worker.NewWorkflowReplayer()
+			for _, w := range replayed {
+				r.RegisterWorkflowWithOptions(w.fn, workflow.RegisterOptions{Name: w.name})
+			}
+			if err := r.ReplayWorkflowHistoryFromJSONFile(testLogger(t), file); err != nil {
+				t.Fatalf("replaying %s against the current code: %v", file, err)
+			}
+		})
+	}
+	// A workflow type without a history would let any change to it
+	// through unnoticed.
+	for _, w := range replayed {
+		if !covered[w.name] {
+			t.Errorf("no recorded history of %s in testdata/histories; record one in e2e TestRecordHistories", w.name)
+		}
+	}
+}
+
+// workflowType reads the workflow type a history file starts.
+func workflowType(t *testing.T, file string) string {
+	t.Helper()
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h, err := client.HistoryFromJSON(f, client.HistoryJSONOptions{})
+	if err != nil || len(h.GetEvents()) == 0 {
+		t.Fatalf("%s is not a history in `temporal workflow show --output json` form: %v", file, err)
+	}
+	return h.GetEvents()[0].GetWorkflowExecutionStartedEventAttributes().GetWorkflowType().GetName()
+}
+
+// testLogger sends the replayed workflow's warnings (a non-determinism
+// error's details among them) to the test's log instead of stdout.
+func testLogger(t *testing.T) log.Logger {
+	return log.NewStructuredLogger(slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})))
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
+}
