@@ -49,6 +49,7 @@ $(TEMPORAL):
 build:
 	go build -o bin/ ./cmd/...
 
-## generate: regenerate the Uanataca profile rules from ../shared/providers/uanataca-ra-guide.md
+## generate: regenerate the Uanataca profile rules (from ../shared/providers/uanataca-ra-guide.md) and the JSON contract
 generate:
 	go generate ./internal/provider/uanataca/
+	go run ./contract/internal/genschema

@@ -1,0 +1,187 @@
+// Package certflowclient starts and follows certflow workflows from other Go
+// services, over a Temporal client the service owns.
+//
+// It is the one place certflow's start options live, so the certflow CLI and
+// every other caller start workflows the same way: a retried start never
+// duplicates a provider request, and neither workflow IDs nor the summaries
+// operators read in the Web UI carry personal data. Services in other
+// languages follow the same contract through the JSON Schemas in contract/.
+package certflowclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+
+	"github.com/certflow/certflow/workflows"
+)
+
+// ErrAlreadyStarted is matched (errors.Is) by the error of a start whose
+// workflow ID is running or has succeeded. Such a start is refused so that a
+// retried start never creates a second provider request; the caller follows
+// the existing workflow by its ID instead. An ID whose workflow failed, was
+// cancelled or timed out may be started again.
+var ErrAlreadyStarted = errors.New("certflow workflow ID already running or succeeded")
+
+// Options configure a Client.
+type Options struct {
+	// TaskQueue is the task queue the certflow worker polls (its
+	// CERTFLOW_TASK_QUEUE); empty means workflows.DefaultTaskQueue.
+	TaskQueue string
+}
+
+// Client starts certflow workflows and acts on them. It does not own the
+// Temporal client: closing that stays with the caller, who may share it with
+// its own workflows.
+type Client struct {
+	temporal  client.Client
+	taskQueue string
+}
+
+// New returns a Client that starts workflows through c.
+func New(c client.Client, opts Options) *Client {
+	if opts.TaskQueue == "" {
+		opts.TaskQueue = workflows.DefaultTaskQueue
+	}
+	return &Client{temporal: c, taskQueue: opts.TaskQueue}
+}
+
+// Run is a started certflow workflow whose result decodes into R.
+type Run[R any] struct {
+	run client.WorkflowRun
+}
+
+// ID is the workflow ID: what Status, Cancel and SendWebhookHint take.
+func (r Run[R]) ID() string { return r.run.GetID() }
+
+// RunID identifies this run among the runs started under the same ID (a
+// failed workflow's ID may be started again).
+func (r Run[R]) RunID() string { return r.run.GetRunID() }
+
+// Result waits for the workflow to end and returns its result. Lifecycles
+// last days, so give ctx the patience the caller has; an expired ctx stops
+// the wait, not the workflow.
+//
+// A failure is a *temporal.ApplicationError (errors.As) whose Type names it
+// (workflows.ErrType*, or a provider error's type: README, "Contract"); when
+// the provider ended the request, its details hold an R as the provider left
+// it (Details(&r)). A workflow cancelled with Cancel ends in a
+// *temporal.CanceledError.
+func (r Run[R]) Result(ctx context.Context) (R, error) {
+	var res R
+	if err := r.run.Get(ctx, &res); err != nil {
+		var zero R
+		return zero, err
+	}
+	return res, nil
+}
+
+// StartUanatacaIssuance starts a Uanataca certificate issuance.
+//
+// id is the workflow ID. Pass a business key of your own (never personal
+// data) to make the start idempotent: while a workflow under that ID runs or
+// after it succeeded, the start fails with ErrAlreadyStarted. An empty id
+// gets "uanataca-<uuid>". The same holds for every Start method.
+func (c *Client) StartUanatacaIssuance(ctx context.Context, id string, in workflows.UanatacaIssuanceInput) (Run[workflows.UanatacaIssuanceResult], error) {
+	return start[workflows.UanatacaIssuanceResult](ctx, c, workflows.ProviderUanataca, workflows.UanatacaIssuanceName, id, uanatacaSummary(in), in)
+}
+
+// StartUniversignRegistration starts a Universign standalone registration;
+// the link to send the person is in Status's ActionURL once it exists.
+func (c *Client) StartUniversignRegistration(ctx context.Context, id string, in workflows.UniversignRegistrationInput) (Run[workflows.UniversignRegistrationResult], error) {
+	return start[workflows.UniversignRegistrationResult](ctx, c, workflows.ProviderUniversign, workflows.UniversignRegistrationName, id, universignSummary(in), in)
+}
+
+// StartMasStackIdentification starts a MasStack identity-document
+// identification; the person's link is in Status's ActionURL once it exists.
+func (c *Client) StartMasStackIdentification(ctx context.Context, id string, in workflows.MasStackIdentificationInput) (Run[workflows.MasStackIdentificationResult], error) {
+	return start[workflows.MasStackIdentificationResult](ctx, c, workflows.ProviderMasStack, workflows.MasStackIdentificationName, id, masStackSummary(in), in)
+}
+
+// StartHumanosRequest starts a Humanos request; each subject's link and code
+// are in Status's Subjects once the request exists.
+func (c *Client) StartHumanosRequest(ctx context.Context, id string, in workflows.HumanosRequestInput) (Run[workflows.HumanosRequestResult], error) {
+	return start[workflows.HumanosRequestResult](ctx, c, workflows.ProviderHumanos, workflows.HumanosRequestName, id, humanosSummary(in), in)
+}
+
+// start starts workflowType under id, or under "<kind>-<uuid>" when id is
+// empty, and maps Temporal's refusal of a taken ID to ErrAlreadyStarted.
+func start[R any](ctx context.Context, c *Client, kind, workflowType, id, summary string, in any) (Run[R], error) {
+	if id == "" {
+		id = kind + "-" + uuid.NewString()
+	}
+	run, err := c.temporal.ExecuteWorkflow(ctx, startOptions(id, c.taskQueue, summary), workflowType, in)
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &started) {
+		return Run[R]{}, fmt.Errorf("%w: %s was not started again: %w", ErrAlreadyStarted, id, err)
+	}
+	if err != nil {
+		return Run[R]{}, fmt.Errorf("starting %s %s: %w", workflowType, id, err)
+	}
+	return Run[R]{run: run}, nil
+}
+
+// startOptions are the options of every certflow start.
+func startOptions(id, taskQueue, summary string) client.StartWorkflowOptions {
+	return client.StartWorkflowOptions{
+		ID:        id,
+		TaskQueue: taskQueue,
+		// A failed workflow may be started again under its ID; a running
+		// or successful one may not, so a retried start never duplicates a
+		// provider request. Without the error, a start of a running ID
+		// would silently return the running workflow, and the caller could
+		// not tell its input was ignored.
+		WorkflowIDReusePolicy:                    enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
+		WorkflowIDConflictPolicy:                 enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		StaticSummary:                            summary,
+	}
+}
+
+// Status answers workflow id's status query: its stage, the provider's
+// reference and status, and the link to send the person. It takes a bare
+// Temporal client because reading needs no task queue, so tools that only
+// read (the CLI's status command, dashboards) need no Client.
+//
+// A certflow worker answers the query, of a running or a closed workflow:
+// with no worker polling, the call waits until ctx ends, so give ctx a
+// deadline.
+func Status(ctx context.Context, c client.Client, id string) (workflows.Status, error) {
+	var st workflows.Status
+	v, err := c.QueryWorkflow(ctx, id, "", workflows.QueryStatus)
+	if err != nil {
+		return st, fmt.Errorf("querying the status of workflow %s: %w", id, err)
+	}
+	if err := v.Get(&st); err != nil {
+		return st, fmt.Errorf("reading the status of workflow %s: %w", id, err)
+	}
+	return st, nil
+}
+
+// Cancel asks workflow id to cancel. certflow then cancels the request at the
+// provider and the workflow ends Canceled, or with the provider's outcome if
+// that was already final. Cancel returns once Temporal has recorded the
+// request, before any of that: follow the end with Run.Result or Status.
+func (c *Client) Cancel(ctx context.Context, id string) error {
+	if err := c.temporal.CancelWorkflow(ctx, id, ""); err != nil {
+		return fmt.Errorf("cancelling workflow %s: %w", id, err)
+	}
+	return nil
+}
+
+// SendWebhookHint tells workflow id that its provider's state may have
+// changed: hint is a workflows.UanatacaWebhook, a workflows.HumanosWebhook,
+// or for the polled providers (Universign, MasStack) a workflows.StatusHint.
+// It is only a hint: the workflow re-reads the provider and trusts only what
+// it reads, so a stale, forged or repeated hint does no harm.
+func (c *Client) SendWebhookHint(ctx context.Context, id string, hint any) error {
+	if err := c.temporal.SignalWorkflow(ctx, id, "", workflows.SignalWebhook, hint); err != nil {
+		return fmt.Errorf("signalling workflow %s: %w", id, err)
+	}
+	return nil
+}

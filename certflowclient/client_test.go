@@ -1,0 +1,220 @@
+package certflowclient
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"regexp"
+	"strings"
+	"testing"
+
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+
+	"github.com/certflow/certflow/workflows"
+)
+
+// fakeTemporal records what the package asks of Temporal. Only the methods
+// it defines are called; the embedded nil interface makes any other call
+// panic, which would be a test failure worth seeing.
+type fakeTemporal struct {
+	client.Client
+	opts         client.StartWorkflowOptions
+	workflowType any
+	args         []any
+	startErr     error
+	result       string // JSON the started run's Get decodes
+	status       workflows.Status
+	signalled    []any // workflow ID, signal name, argument
+	cancelled    string
+}
+
+func (f *fakeTemporal) ExecuteWorkflow(_ context.Context, opts client.StartWorkflowOptions, workflowType any, args ...any) (client.WorkflowRun, error) {
+	f.opts, f.workflowType, f.args = opts, workflowType, args
+	if f.startErr != nil {
+		return nil, f.startErr
+	}
+	return fakeRun{id: opts.ID, result: f.result}, nil
+}
+
+func (f *fakeTemporal) QueryWorkflow(_ context.Context, _, _, queryType string, _ ...any) (converter.EncodedValue, error) {
+	if queryType != workflows.QueryStatus {
+		return nil, errors.New("unknown query " + queryType)
+	}
+	p, err := converter.GetDefaultDataConverter().ToPayloads(f.status)
+	return client.NewValue(p), err
+}
+
+func (f *fakeTemporal) SignalWorkflow(_ context.Context, id, _, name string, arg any) error {
+	f.signalled = []any{id, name, arg}
+	return nil
+}
+
+func (f *fakeTemporal) CancelWorkflow(_ context.Context, id, _ string) error {
+	f.cancelled = id
+	return nil
+}
+
+type fakeRun struct {
+	client.WorkflowRun
+	id, result string
+}
+
+func (r fakeRun) GetID() string    { return r.id }
+func (r fakeRun) GetRunID() string { return "run-1" }
+func (r fakeRun) Get(_ context.Context, v any) error {
+	if r.result == "" {
+		return errors.New("workflow failed")
+	}
+	return json.Unmarshal([]byte(r.result), v)
+}
+
+func TestStartOptionsRefuseDuplicates(t *testing.T) {
+	o := startOptions("universign-1", "certflow-eu", "Universign registration · level qcp")
+	if o.ID != "universign-1" || o.TaskQueue != "certflow-eu" || o.StaticSummary != "Universign registration · level qcp" {
+		t.Errorf("ID, task queue, summary = %q, %q, %q", o.ID, o.TaskQueue, o.StaticSummary)
+	}
+	if o.WorkflowIDReusePolicy != enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY ||
+		o.WorkflowIDConflictPolicy != enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL ||
+		!o.WorkflowExecutionErrorWhenAlreadyStarted {
+		t.Errorf("options %+v: want reuse only after failure, conflict FAIL, an error when already started", o)
+	}
+}
+
+func TestStartEachKind(t *testing.T) {
+	tests := []struct {
+		kind, workflowType, summary string
+		start                       func(*Client, string) (string, error)
+	}{
+		{
+			kind: "uanataca", workflowType: workflows.UanatacaIssuanceName, summary: "Uanataca issuance · profile PFnubeAFCiudadano · RA 121",
+			start: func(c *Client, id string) (string, error) {
+				in := workflows.UanatacaIssuanceInput{Request: UanatacaCreateRequest{Profile: "PFnubeAFCiudadano", RegistrationAuthority: "121"}}
+				run, err := c.StartUanatacaIssuance(context.Background(), id, in)
+				return run.ID(), err
+			},
+		},
+		{
+			kind: "universign", workflowType: workflows.UniversignRegistrationName, summary: "Universign registration · level qcp",
+			start: func(c *Client, id string) (string, error) {
+				in := workflows.UniversignRegistrationInput{Registration: UniversignCreateRegistration{Applicant: "ana@example.com", Level: "qcp"}}
+				run, err := c.StartUniversignRegistration(context.Background(), id, in)
+				return run.ID(), err
+			},
+		},
+		{
+			kind: "masstack", workflowType: workflows.MasStackIdentificationName, summary: "MasStack identification · configuration MEDIUM",
+			start: func(c *Client, id string) (string, error) {
+				in := workflows.MasStackIdentificationInput{Identification: MasStackCreateIdentification{Name: "Ana", ConfigurationName: "MEDIUM"}}
+				run, err := c.StartMasStackIdentification(context.Background(), id, in)
+				return run.ID(), err
+			},
+		},
+		{
+			kind: "humanos", workflowType: workflows.HumanosRequestName, summary: "Humanos request · 2 subjects · HUMANOS_KYC",
+			start: func(c *Client, id string) (string, error) {
+				in := workflows.HumanosRequestInput{Request: HumanosCreateRequest{Contacts: []string{"ana@example.com", "+34600112233"}, SecurityLevel: "HUMANOS_KYC"}}
+				run, err := c.StartHumanosRequest(context.Background(), id, in)
+				return run.ID(), err
+			},
+		},
+	}
+	generated := regexp.MustCompile(`^[a-z]+-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+	for _, tt := range tests {
+		t.Run(tt.kind, func(t *testing.T) {
+			f := &fakeTemporal{}
+			id, err := tt.start(New(f, Options{}), "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !generated.MatchString(id) || !strings.HasPrefix(id, tt.kind+"-") || f.opts.ID != id {
+				t.Errorf("generated ID %q (started %q), want %s-<uuid>", id, f.opts.ID, tt.kind)
+			}
+			if f.workflowType != tt.workflowType || len(f.args) != 1 {
+				t.Errorf("started %v with %d arguments, want %s with the input", f.workflowType, len(f.args), tt.workflowType)
+			}
+			if f.opts.TaskQueue != workflows.DefaultTaskQueue || f.opts.StaticSummary != tt.summary {
+				t.Errorf("task queue %q, summary %q; want %q, %q", f.opts.TaskQueue, f.opts.StaticSummary, workflows.DefaultTaskQueue, tt.summary)
+			}
+
+			f = &fakeTemporal{}
+			if id, err := tt.start(New(f, Options{TaskQueue: "certflow-eu"}), "order-42"); err != nil || id != "order-42" || f.opts.TaskQueue != "certflow-eu" {
+				t.Errorf("with an ID and a task queue: ID %q, task queue %q, error %v", id, f.opts.TaskQueue, err)
+			}
+		})
+	}
+}
+
+func TestStartOfATakenIDIsErrAlreadyStarted(t *testing.T) {
+	f := &fakeTemporal{startErr: serviceerror.NewWorkflowExecutionAlreadyStarted("Workflow execution is already running.", "", "run-0")}
+	_, err := New(f, Options{}).StartUniversignRegistration(context.Background(), "order-42", workflows.UniversignRegistrationInput{})
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if !errors.Is(err, ErrAlreadyStarted) || !errors.As(err, &started) || started.RunId != "run-0" || !strings.Contains(err.Error(), "order-42") {
+		t.Fatalf("error %v: want ErrAlreadyStarted naming the ID and keeping Temporal's error (existing run ID)", err)
+	}
+
+	f.startErr = serviceerror.NewUnavailable("connection refused")
+	_, err = New(f, Options{}).StartUniversignRegistration(context.Background(), "order-42", workflows.UniversignRegistrationInput{})
+	if err == nil || errors.Is(err, ErrAlreadyStarted) {
+		t.Fatalf("error %v: an unreachable Temporal is not ErrAlreadyStarted", err)
+	}
+}
+
+// TestSummariesShowNoFreeText puts personal data in every field a summary
+// could show: none of it may reach the summary.
+func TestSummariesShowNoFreeText(t *testing.T) {
+	const name = "Ana Ruiz"
+	for _, s := range []string{
+		uanatacaSummary(workflows.UanatacaIssuanceInput{Request: UanatacaCreateRequest{Profile: name, RegistrationAuthority: "ana@example.com", GivenName: name}}),
+		universignSummary(workflows.UniversignRegistrationInput{Registration: UniversignCreateRegistration{Level: name, Fullname: name}}),
+		masStackSummary(workflows.MasStackIdentificationInput{Identification: MasStackCreateIdentification{ConfigurationName: name, Name: name}}),
+		humanosSummary(workflows.HumanosRequestInput{Request: HumanosCreateRequest{Contacts: []string{"ana@example.com"}, SecurityLevel: name, Name: name}}),
+	} {
+		if strings.Contains(s, "Ana") || strings.Contains(s, "@") || strings.HasSuffix(s, " ") || strings.Contains(s, "·  ·") {
+			t.Errorf("summary %q shows free text or an empty part", s)
+		}
+	}
+	if s := humanosSummary(workflows.HumanosRequestInput{Request: HumanosCreateRequest{Contacts: []string{"ana@example.com"}}}); s != "Humanos request · 1 subject" {
+		t.Errorf("summary %q", s)
+	}
+}
+
+func TestRunResultIsTyped(t *testing.T) {
+	f := &fakeTemporal{result: `{"id":"reg_5X","state":"completed","url":"https://example.com/r"}`}
+	run, err := New(f, Options{}).StartUniversignRegistration(context.Background(), "order-42", workflows.UniversignRegistrationInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := run.Result(context.Background())
+	if err != nil || res != (workflows.UniversignRegistrationResult{ID: "reg_5X", State: "completed", URL: "https://example.com/r"}) {
+		t.Fatalf("result %+v, %v", res, err)
+	}
+	if run.ID() != "order-42" || run.RunID() != "run-1" {
+		t.Errorf("ID %q, run ID %q", run.ID(), run.RunID())
+	}
+
+	f.result = ""
+	run, _ = New(f, Options{}).StartUniversignRegistration(context.Background(), "order-43", workflows.UniversignRegistrationInput{})
+	if res, err := run.Result(context.Background()); err == nil || res != (workflows.UniversignRegistrationResult{}) {
+		t.Fatalf("failed workflow: result %+v, error %v; want the zero result and the error", res, err)
+	}
+}
+
+func TestStatusCancelAndHint(t *testing.T) {
+	f := &fakeTemporal{status: workflows.Status{Provider: "universign", Stage: workflows.StageAwaiting, ActionURL: "https://example.com/r"}}
+	st, err := Status(context.Background(), f, "order-42")
+	if err != nil || st.Stage != workflows.StageAwaiting || st.ActionURL != "https://example.com/r" {
+		t.Fatalf("status %+v, %v", st, err)
+	}
+	c := New(f, Options{})
+	if err := c.Cancel(context.Background(), "order-42"); err != nil || f.cancelled != "order-42" {
+		t.Fatalf("cancel: %v, cancelled %q", err, f.cancelled)
+	}
+	hint := workflows.StatusHint{Status: "completed"}
+	if err := c.SendWebhookHint(context.Background(), "order-42", hint); err != nil || len(f.signalled) != 3 ||
+		f.signalled[0] != "order-42" || f.signalled[1] != workflows.SignalWebhook || f.signalled[2] != hint {
+		t.Fatalf("hint: %v, signalled %v", err, f.signalled)
+	}
+}
