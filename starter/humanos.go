@@ -9,9 +9,15 @@ import (
 	"github.com/certflow/certflow/workflows"
 )
 
+// humanosHelp is `certflow start humanos -h`'s description.
+const humanosHelp = `Start a Humanos request (OTP, KYC, consent) for one or more subjects: each
+subject's link and code are in the status query's subjects; certflow
+follows every decision until all credentials are decided, and cancels the
+request at Humanos if the timeout passes.`
+
 func (c *CLI) startHumanos(ctx context.Context, args []string) error {
 	var in workflows.HumanosRequestInput
-	cmd, err := c.newStart(workflows.ProviderHumanos, args, &in, &in.Timeout, &in.PollInterval, "default 30d")
+	cmd, err := c.newStart(workflows.ProviderHumanos, humanosHelp, args, &in, &in.Timeout, &in.PollInterval, "default 30d")
 	if err != nil {
 		return err
 	}
@@ -35,7 +41,7 @@ func (c *CLI) startHumanos(ctx context.Context, args []string) error {
 	for _, d := range docs {
 		contact, docID, ok := strings.Cut(d, "=")
 		if !ok {
-			return usageError{fmt.Sprintf("-expected-doc %q: want contact=docId", d)}
+			return cmd.usagef("-expected-doc %q: want contact=docId", d)
 		}
 		r.ExpectedDocIDs = append(r.ExpectedDocIDs, humanos.ExpectedDoc{Contact: contact, DocID: docID})
 	}

@@ -7,9 +7,14 @@ import (
 	"github.com/certflow/certflow/workflows"
 )
 
+// masstackHelp is `certflow start masstack -h`'s description.
+const masstackHelp = `Start a MasStack identity-document identification: certflow creates it
+(the person's link is the status query's action_url) and follows it to its
+final status, cancelling it at MasStack if the timeout passes.`
+
 func (c *CLI) startMasStack(ctx context.Context, args []string) error {
 	var in workflows.MasStackIdentificationInput
-	cmd, err := c.newStart(workflows.ProviderMasStack, args, &in, &in.Timeout, &in.PollInterval, "default expires_in + 1h")
+	cmd, err := c.newStart(workflows.ProviderMasStack, masstackHelp, args, &in, &in.Timeout, &in.PollInterval, "default expires_in + 1h")
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package starter
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"os"
 	"strings"
@@ -15,25 +14,31 @@ import (
 // the -f file first and its flags are bound to the input's fields, so a
 // flag overrides the file's field and an absent flag keeps it.
 type startCmd struct {
+	*command
 	kind string
-	fs   *flag.FlagSet
 	id   *string
 	wait *bool
 }
 
 // newStart reads -f into input and declares the flags every start shares;
-// timeout and poll are the input's own fields.
-func (c *CLI) newStart(kind string, args []string, input any, timeout, poll *workflows.Duration, defaults string) (*startCmd, error) {
+// help says what the kind starts, timeout and poll are the input's own
+// fields.
+func (c *CLI) newStart(kind, help string, args []string, input any, timeout, poll *workflows.Duration, defaults string) (*startCmd, error) {
 	if path := fileFlag(args); path != "" {
 		if err := readJSON(path, input); err != nil {
 			return nil, err
 		}
 	}
-	fs := flag.NewFlagSet("certflow start "+kind, flag.ContinueOnError)
-	fs.SetOutput(c.Err)
+	cmd := c.newCommand("start "+kind, "[-f input.json] [flags]", help+`
+
+The input is the workflow's JSON input (README, "Contract"): read from -f,
+then each flag overrides its field. The command prints the workflow ID, run
+ID and Web UI link; with --wait it waits for the outcome, prints the result
+as JSON and exits 1 if the workflow failed.`)
+	fs := cmd.fs
 	fs.String("f", "", "JSON file with the workflow input (README, \"Contract\"); flags override its fields")
 	s := &startCmd{
-		kind: kind, fs: fs,
+		command: cmd, kind: kind,
 		id:   fs.String("id", "", "workflow ID (default "+kind+"-<uuid>); reuse your own business key to make starts idempotent — never put personal data in it"),
 		wait: fs.Bool("wait", false, "wait for the outcome and print the result as JSON"),
 	}
@@ -42,18 +47,10 @@ func (c *CLI) newStart(kind string, args []string, input any, timeout, poll *wor
 	return s, nil
 }
 
-// parse reads the command line.
+// parse reads the command line; a start takes no argument.
 func (s *startCmd) parse(args []string) error {
-	if err := s.fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return err
-		}
-		return usageError{err.Error()}
-	}
-	if s.fs.NArg() > 0 {
-		return usageError{fmt.Sprintf("unexpected argument %q", s.fs.Arg(0))}
-	}
-	return nil
+	_, err := s.command.parse(args, 0)
+	return err
 }
 
 // launch starts the workflow under the command's ID (a fresh one by

@@ -1,7 +1,8 @@
 // Package starter is certflow's command-line interface for people and
-// scripts: start an issuance, read its status, cancel it. cmd/certflow runs
-// it. Exit codes: 0 success, 1 the operation or the workflow failed, 2 the
-// command line was wrong.
+// scripts: start an issuance, find it, read its status, cancel it, replay a
+// lost webhook to it, export its history. cmd/certflow runs it. Exit codes:
+// 0 success, 1 the operation or the workflow failed, 2 the command line was
+// wrong; every error is one line on stderr, "certflow: ...".
 package starter
 
 import (
@@ -18,7 +19,10 @@ import (
 	"github.com/google/uuid"
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
+	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/certflow/certflow/internal/config"
 	"github.com/certflow/certflow/workflows"
@@ -31,7 +35,7 @@ const (
 	ExitUsage  = 2
 )
 
-const usage = `certflow — start and follow certflow workflows.
+const usageText = `certflow — start, find and follow certflow workflows.
 
 Usage:
   certflow start uanataca [-f input.json] [flags]     start a Uanataca certificate issuance
@@ -39,9 +43,20 @@ Usage:
   certflow start masstack [-f input.json] [flags]     start a MasStack identity-document identification
   certflow start humanos [-f input.json] [flags]      start a Humanos request (OTP, KYC, consent)
   certflow status <workflow-id>                       print the workflow's state as JSON
-  certflow cancel <workflow-id>                       cancel it (certflow cancels at the provider)
+  certflow list [--provider P] [--stage S] [--running|--closed] [--ref REF] [--limit N] [--json]
+                                                      list certflow workflows, most recent first
+  certflow cancel <workflow-id> [--reason TEXT]       cancel it (certflow cancels at the provider)
+  certflow webhook <workflow-id> (-f payload.json | --status STATUS)
+                                                      replay a provider webhook to it, as a hint
+  certflow history <workflow-id> [--run RUN] [-o file.json]
+                                                      export its history as JSON, for replay tests
 
-Run 'certflow start <kind> -h' for a kind's flags.
+Run 'certflow <command> -h' (for start, 'certflow start <kind> -h') for a
+command's help and flags.
+
+Exit codes: 0 success, 1 the operation or the workflow failed, 2 the command
+line was wrong. Errors are one line on stderr, starting "certflow: ".
+
 Temporal is reached with the TEMPORAL_* settings (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, ...);
 CERTFLOW_TASK_QUEUE and CERTFLOW_WEB_UI_URL must match the worker's.
 `
@@ -52,187 +67,272 @@ type CLI struct {
 	Out, Err io.Writer
 	Config   config.Common
 	Dial     func() (client.Client, error)
-	// Namespace names the namespace in Web UI links.
+	// Namespace is the namespace Dial connects to (default "default"). The
+	// SDK's client does not expose it, yet Web UI links and the raw
+	// WorkflowService requests (cancel with a reason) must name it.
 	Namespace string
 }
 
-// usageError is a wrong command line; it exits 2.
-type usageError struct{ msg string }
+// kind is one provider's workflow, as the commands know it.
+type kind struct {
+	provider, workflowType string
+	start                  func(*CLI, context.Context, []string) error
+	// hint returns a new value of the workflow's webhook signal type, to
+	// check a payload before sending it: the workflow drops, with only a
+	// log line, a signal it cannot decode.
+	hint func() any
+	// statusHint builds the webhook signal that announces status; ref is
+	// the execution's CertflowProviderRef. Nil when the provider's webhooks
+	// are events rather than statuses.
+	statusHint func(ref, status string) (any, error)
+}
 
-func (e usageError) Error() string { return e.msg }
+// kinds are certflow's provider workflows. Other workflow types (the
+// scratchcard allocators) are internal: no command lists or signals them.
+var kinds = []kind{
+	{workflows.ProviderUanataca, workflows.UanatacaIssuanceName, (*CLI).startUanataca,
+		func() any { return new(workflows.UanatacaWebhook) }, uanatacaStatusHint},
+	{workflows.ProviderUniversign, workflows.UniversignRegistrationName, (*CLI).startUniversign,
+		func() any { return new(workflows.StatusHint) }, polledStatusHint},
+	{workflows.ProviderMasStack, workflows.MasStackIdentificationName, (*CLI).startMasStack,
+		func() any { return new(workflows.StatusHint) }, polledStatusHint},
+	{workflows.ProviderHumanos, workflows.HumanosRequestName, (*CLI).startHumanos,
+		func() any { return new(workflows.HumanosWebhook) }, nil},
+}
+
+// kindOf finds the kind whose provider or workflow type is name (the two
+// never collide).
+func kindOf(name string) (kind, bool) {
+	for _, k := range kinds {
+		if k.provider == name || k.workflowType == name {
+			return k, true
+		}
+	}
+	return kind{}, false
+}
+
+// kindNames lists the kinds' providers and workflow types, for help,
+// errors and queries.
+func kindNames() (providers, types []string) {
+	for _, k := range kinds {
+		providers = append(providers, k.provider)
+		types = append(types, k.workflowType)
+	}
+	return providers, types
+}
+
+// providerNames lists the providers as help and errors name them.
+func providerNames() string {
+	providers, _ := kindNames()
+	return strings.Join(providers, ", ")
+}
 
 // Run executes args (without the program name) and returns the exit code.
+// An error is printed on Err as exactly one line, "certflow: ...", even when
+// a message from Temporal spans several, so a script can log or match it.
 func (c *CLI) Run(ctx context.Context, args []string) int {
 	err := c.run(ctx, args)
-	var ue usageError
-	switch {
-	case err == nil:
+	if err == nil || errors.Is(err, flag.ErrHelp) {
 		return ExitOK
-	case errors.Is(err, flag.ErrHelp):
-		return ExitOK
-	case errors.As(err, &ue):
-		fmt.Fprintf(c.Err, "certflow: %v\n\n%s", err, usage)
-		return ExitUsage
-	default:
-		fmt.Fprintf(c.Err, "certflow: %v\n", err)
-		return ExitFailed
 	}
+	fmt.Fprintf(c.Err, "certflow: %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
+	if errors.As(err, new(usageError)) {
+		return ExitUsage
+	}
+	return ExitFailed
 }
 
 func (c *CLI) run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return usageError{"no command given"}
+		return usage("no command given")
 	}
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "start":
-		kinds := map[string]func(context.Context, []string) error{
-			workflows.ProviderUanataca:   c.startUanataca,
-			workflows.ProviderUniversign: c.startUniversign,
-			workflows.ProviderMasStack:   c.startMasStack,
-			workflows.ProviderHumanos:    c.startHumanos,
+		name := ""
+		if len(rest) > 0 {
+			name, rest = rest[0], rest[1:]
 		}
-		if len(rest) == 0 || kinds[rest[0]] == nil {
-			return usageError{"start needs a workflow kind: uanataca, universign, masstack or humanos"}
+		if isHelp(name) {
+			fmt.Fprint(c.Out, usageText)
+			return nil
 		}
-		return kinds[rest[0]](ctx, rest[1:])
+		k, ok := kindOf(name)
+		if !ok || k.provider != name {
+			return usage("start needs a workflow kind: %s", providerNames())
+		}
+		return k.start(c, ctx, rest)
 	case "status":
-		id, err := oneID(cmd, rest)
-		if err != nil {
-			return err
-		}
-		return c.status(ctx, id)
+		return c.status(ctx, rest)
+	case "list":
+		return c.list(ctx, rest)
 	case "cancel":
-		id, err := oneID(cmd, rest)
-		if err != nil {
-			return err
-		}
-		return c.cancel(ctx, id)
-	case "help", "-h", "--help":
-		fmt.Fprint(c.Out, usage)
-		return nil
+		return c.cancel(ctx, rest)
+	case "webhook":
+		return c.webhook(ctx, rest)
+	case "history":
+		return c.history(ctx, rest)
 	default:
-		return usageError{fmt.Sprintf("unknown command %q", cmd)}
+		if isHelp(cmd) {
+			fmt.Fprint(c.Out, usageText)
+			return nil
+		}
+		return usage("unknown command %q", cmd)
 	}
 }
 
-func oneID(cmd string, args []string) (string, error) {
-	if len(args) != 1 || args[0] == "" {
-		return "", usageError{fmt.Sprintf("%s takes exactly one workflow ID", cmd)}
+func isHelp(arg string) bool {
+	return arg == "help" || arg == "-h" || arg == "-help" || arg == "--help"
+}
+
+// namespace is the namespace Dial connects to.
+func (c *CLI) namespace() string {
+	if c.Namespace == "" {
+		return client.DefaultNamespace
 	}
-	return args[0], nil
+	return c.Namespace
 }
 
 // uiLink is the Web UI page of a workflow.
 func (c *CLI) uiLink(id string) string {
-	ns := c.Namespace
-	if ns == "" {
-		ns = client.DefaultNamespace
+	return fmt.Sprintf("%s/namespaces/%s/workflows/%s", strings.TrimSuffix(c.Config.WebUIURL, "/"), url.PathEscape(c.namespace()), url.PathEscape(id))
+}
+
+// withClient dials Temporal, runs fn and closes the connection.
+func (c *CLI) withClient(fn func(client.Client) error) error {
+	tc, err := c.Dial()
+	if err != nil {
+		return err
 	}
-	return fmt.Sprintf("%s/namespaces/%s/workflows/%s", strings.TrimSuffix(c.Config.WebUIURL, "/"), url.PathEscape(ns), url.PathEscape(id))
+	defer tc.Close()
+	return fn(tc)
+}
+
+// describe reads a workflow's latest run.
+func describe(ctx context.Context, tc client.Client, id string) (*workflowpb.WorkflowExecutionInfo, error) {
+	desc, err := tc.DescribeWorkflowExecution(ctx, id, "")
+	if err != nil {
+		return nil, fmt.Errorf("reading workflow %s: %w", id, err)
+	}
+	return desc.GetWorkflowExecutionInfo(), nil
+}
+
+// execution is what every command prints of a workflow run, with the
+// same JSON names in `status` and `list --json`.
+type execution struct {
+	WorkflowID      string     `json:"workflow_id"`
+	RunID           string     `json:"run_id"`
+	Type            string     `json:"type"`
+	ExecutionStatus string     `json:"execution_status"`
+	StartTime       time.Time  `json:"start_time"`
+	CloseTime       *time.Time `json:"close_time,omitempty"`
+}
+
+func executionOf(info *workflowpb.WorkflowExecutionInfo) execution {
+	e := execution{
+		WorkflowID: info.GetExecution().GetWorkflowId(), RunID: info.GetExecution().GetRunId(),
+		Type: info.GetType().GetName(), ExecutionStatus: info.GetStatus().String(),
+		StartTime: info.GetStartTime().AsTime(),
+	}
+	if info.GetCloseTime() != nil {
+		t := info.GetCloseTime().AsTime()
+		e.CloseTime = &t
+	}
+	return e
+}
+
+// keyword reads one of certflow's Keyword search attributes of a run; ""
+// when the workflow has not recorded it (yet).
+func keyword(info *workflowpb.WorkflowExecutionInfo, key temporal.SearchAttributeKeyKeyword) string {
+	var v string
+	if p := info.GetSearchAttributes().GetIndexedFields()[key.GetName()]; p != nil {
+		if err := converter.GetDefaultDataConverter().FromPayload(p, &v); err != nil {
+			return ""
+		}
+	}
+	return v
 }
 
 // start starts a workflow and prints where to follow it. With wait it
 // blocks for the result and prints it as JSON.
 func (c *CLI) start(ctx context.Context, id, workflowType, summary string, input any, wait bool, result any) error {
-	tc, err := c.Dial()
-	if err != nil {
-		return err
-	}
-	defer tc.Close()
-	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:        id,
-		TaskQueue: c.Config.TaskQueue,
-		// A failed issuance may be started again under its ID; a running
-		// or successful one may not, so a retried start never duplicates.
-		WorkflowIDReusePolicy:                    enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
-		WorkflowIDConflictPolicy:                 enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		WorkflowExecutionErrorWhenAlreadyStarted: true,
-		StaticSummary:                            summary,
-	}, workflowType, input)
-	var started *serviceerror.WorkflowExecutionAlreadyStarted
-	if errors.As(err, &started) {
-		return fmt.Errorf("workflow %s already exists and is running or succeeded, so it was not started again; see `certflow status %s`", id, id)
-	}
-	if err != nil {
-		return fmt.Errorf("starting %s %s: %w", workflowType, id, err)
-	}
-	fmt.Fprintf(c.Out, "workflow_id: %s\nrun_id: %s\nweb_ui: %s\n", run.GetID(), run.GetRunID(), c.uiLink(run.GetID()))
-	if !wait {
-		return nil
-	}
-	if err := run.Get(ctx, result); err != nil {
-		return fmt.Errorf("workflow %s failed: %w", id, err)
-	}
-	return printJSON(c.Out, result)
+	return c.withClient(func(tc client.Client) error {
+		run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+			ID:        id,
+			TaskQueue: c.Config.TaskQueue,
+			// A failed issuance may be started again under its ID; a running
+			// or successful one may not, so a retried start never duplicates.
+			WorkflowIDReusePolicy:                    enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
+			WorkflowIDConflictPolicy:                 enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+			WorkflowExecutionErrorWhenAlreadyStarted: true,
+			StaticSummary:                            summary,
+		}, workflowType, input)
+		var started *serviceerror.WorkflowExecutionAlreadyStarted
+		if errors.As(err, &started) {
+			return fmt.Errorf("workflow %s already exists and is running or succeeded, so it was not started again; see `certflow status %s`", id, id)
+		}
+		if err != nil {
+			return fmt.Errorf("starting %s %s: %w", workflowType, id, err)
+		}
+		fmt.Fprintf(c.Out, "workflow_id: %s\nrun_id: %s\nweb_ui: %s\n", run.GetID(), run.GetRunID(), c.uiLink(run.GetID()))
+		if !wait {
+			return nil
+		}
+		if err := run.Get(ctx, result); err != nil {
+			return fmt.Errorf("workflow %s failed: %w", id, err)
+		}
+		return printJSON(c.Out, result)
+	})
 }
+
+const statusHelp = `
+Print the workflow's state as JSON: Temporal's view of its latest run
+(execution_status Running, Completed, Failed, Canceled, Terminated, TimedOut),
+certflow's status query (stage, provider reference and status, the link to
+send the person, deadline) and, once closed, its result or failure. The
+status query needs a worker on the task queue; without one, query_error
+says so and the rest is still printed.`
 
 // statusReport is what `certflow status` prints.
 type statusReport struct {
-	WorkflowID      string            `json:"workflow_id"`
-	RunID           string            `json:"run_id"`
-	Type            string            `json:"type"`
-	ExecutionStatus string            `json:"execution_status"`
-	StartTime       time.Time         `json:"start_time"`
-	CloseTime       *time.Time        `json:"close_time,omitempty"`
-	Status          *workflows.Status `json:"status,omitempty"`
-	QueryError      string            `json:"query_error,omitempty"`
-	Result          json.RawMessage   `json:"result,omitempty"`
-	Failure         string            `json:"failure,omitempty"`
-	WebUI           string            `json:"web_ui"`
+	execution
+	Status     *workflows.Status `json:"status,omitempty"`
+	QueryError string            `json:"query_error,omitempty"`
+	Result     json.RawMessage   `json:"result,omitempty"`
+	Failure    string            `json:"failure,omitempty"`
+	WebUI      string            `json:"web_ui"`
 }
 
-func (c *CLI) status(ctx context.Context, id string) error {
-	tc, err := c.Dial()
+func (c *CLI) status(ctx context.Context, args []string) error {
+	id, err := c.newCommand("status", "<workflow-id>", statusHelp).parseID(args)
 	if err != nil {
 		return err
 	}
-	defer tc.Close()
-	desc, err := tc.DescribeWorkflowExecution(ctx, id, "")
-	if err != nil {
-		return fmt.Errorf("reading workflow %s: %w", id, err)
-	}
-	info := desc.GetWorkflowExecutionInfo()
-	rep := statusReport{
-		WorkflowID: id, RunID: info.GetExecution().GetRunId(), Type: info.GetType().GetName(),
-		ExecutionStatus: info.GetStatus().String(),
-		StartTime:       info.GetStartTime().AsTime(), WebUI: c.uiLink(id),
-	}
-	if info.GetCloseTime() != nil {
-		t := info.GetCloseTime().AsTime()
-		rep.CloseTime = &t
-	}
-	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if v, err := tc.QueryWorkflow(qctx, id, "", workflows.QueryStatus); err != nil {
-		rep.QueryError = fmt.Sprintf("status query not answered (is a worker running on task queue %s?): %v", c.Config.TaskQueue, err)
-	} else {
-		var st workflows.Status
-		if err := v.Get(&st); err == nil {
-			rep.Status = &st
+	return c.withClient(func(tc client.Client) error {
+		info, err := describe(ctx, tc, id)
+		if err != nil {
+			return err
 		}
-	}
-	if info.GetStatus() != enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
-		var res json.RawMessage
-		if err := tc.GetWorkflow(ctx, id, rep.RunID).Get(ctx, &res); err != nil {
-			rep.Failure = err.Error()
+		rep := statusReport{execution: executionOf(info), WebUI: c.uiLink(id)}
+		qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if v, err := tc.QueryWorkflow(qctx, id, "", workflows.QueryStatus); err != nil {
+			rep.QueryError = fmt.Sprintf("status query not answered (is a worker running on task queue %s?): %v", c.Config.TaskQueue, err)
 		} else {
-			rep.Result = res
+			var st workflows.Status
+			if err := v.Get(&st); err == nil {
+				rep.Status = &st
+			}
 		}
-	}
-	return printJSON(c.Out, rep)
-}
-
-func (c *CLI) cancel(ctx context.Context, id string) error {
-	tc, err := c.Dial()
-	if err != nil {
-		return err
-	}
-	defer tc.Close()
-	if err := tc.CancelWorkflow(ctx, id, ""); err != nil {
-		return fmt.Errorf("cancelling workflow %s: %w", id, err)
-	}
-	fmt.Fprintf(c.Out, "cancellation requested for %s; the workflow cancels at the provider, then ends (see `certflow status %s`)\n", id, id)
-	return nil
+		if info.GetStatus() != enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
+			var res json.RawMessage
+			if err := tc.GetWorkflow(ctx, id, rep.RunID).Get(ctx, &res); err != nil {
+				rep.Failure = err.Error()
+			} else {
+				rep.Result = res
+			}
+		}
+		return printJSON(c.Out, rep)
+	})
 }
 
 // newWorkflowID makes a workflow ID that carries no personal data.

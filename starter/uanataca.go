@@ -11,9 +11,16 @@ import (
 	"github.com/certflow/certflow/workflows"
 )
 
+// uanatacaHelp is `certflow start uanataca -h`'s description.
+const uanatacaHelp = `Start a Uanataca certificate issuance: certflow reserves a scratchcard,
+creates the request at the RA, uploads the documents and approves the
+request when it can (RAO credentials and document_front/document_rear),
+then follows it until the certificate is issued, the request fails, or the
+timeout cancels it at the RA.`
+
 func (c *CLI) startUanataca(ctx context.Context, args []string) error {
 	var in workflows.UanatacaIssuanceInput
-	cmd, err := c.newStart(workflows.ProviderUanataca, args, &in, &in.Timeout, &in.PollInterval, "default 30d")
+	cmd, err := c.newStart(workflows.ProviderUanataca, uanatacaHelp, args, &in, &in.Timeout, &in.PollInterval, "default 30d")
 	if err != nil {
 		return err
 	}
@@ -40,7 +47,7 @@ func (c *CLI) startUanataca(ctx context.Context, args []string) error {
 	for _, f := range fields {
 		k, v, ok := strings.Cut(f, "=")
 		if !ok || k == "" {
-			return usageError{fmt.Sprintf("-field %q: want name=value", f)}
+			return cmd.usagef("-field %q: want name=value", f)
 		}
 		if r.Extra == nil {
 			r.Extra = map[string]string{}
@@ -50,7 +57,7 @@ func (c *CLI) startUanataca(ctx context.Context, args []string) error {
 	for _, d := range docs {
 		typ, path, ok := strings.Cut(d, "=")
 		if !ok {
-			return usageError{fmt.Sprintf("-document %q: want type=path", d)}
+			return cmd.usagef("-document %q: want type=path", d)
 		}
 		content, err := os.ReadFile(path)
 		if err != nil {

@@ -6,9 +6,14 @@ import (
 	"github.com/certflow/certflow/workflows"
 )
 
+// universignHelp is `certflow start universign -h`'s description.
+const universignHelp = `Start a Universign standalone registration: certflow creates the
+registration session (its link, to send the person, is the status query's
+action_url) and follows it to completed, canceled, failed or expired.`
+
 func (c *CLI) startUniversign(ctx context.Context, args []string) error {
 	var in workflows.UniversignRegistrationInput
-	cmd, err := c.newStart(workflows.ProviderUniversign, args, &in, &in.Timeout, &in.PollInterval, "default 8d; sessions last 7d")
+	cmd, err := c.newStart(workflows.ProviderUniversign, universignHelp, args, &in, &in.Timeout, &in.PollInterval, "default 8d; sessions last 7d")
 	if err != nil {
 		return err
 	}

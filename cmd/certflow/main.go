@@ -1,5 +1,6 @@
 // Command certflow is the CLI for certflow's workflows: start an issuance,
-// follow it, cancel it. Run `certflow help` for the commands.
+// list and follow workflows, cancel one, replay a lost webhook to it, export
+// its history for replay tests. Run `certflow help` for the commands.
 package main
 
 import (

@@ -1,0 +1,64 @@
+package starter
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+)
+
+const cancelHelp = `
+Cancel the workflow's latest run. certflow then cancels the request at the
+provider (Uanataca, Universign, MasStack, Humanos) and the workflow ends
+Canceled; follow it with 'certflow status <workflow-id>'. The command
+returns once Temporal accepted the request, before the provider answered.
+
+--reason is recorded in the run's history (the WorkflowExecutionCancelRequested
+event), so whoever reads it later knows why. Keep personal data out of it.`
+
+// rpcTimeout bounds a raw WorkflowService call, as the SDK's client
+// methods bound theirs: without it an unresponsive frontend would hang the
+// command.
+const rpcTimeout = 10 * time.Second
+
+func (c *CLI) cancel(ctx context.Context, args []string) error {
+	cmd := c.newCommand("cancel", "<workflow-id> [--reason TEXT]", cancelHelp)
+	reason := cmd.fs.String("reason", "", "why the workflow is cancelled, recorded in its history")
+	id, err := cmd.parseID(args)
+	if err != nil {
+		return err
+	}
+	return c.withClient(func(tc client.Client) error {
+		// client.CancelWorkflow has no reason: the request is sent as the
+		// SDK would send it, with the reason added.
+		ctx, cancel := context.WithTimeout(ctx, rpcTimeout)
+		defer cancel()
+		_, err := tc.WorkflowService().RequestCancelWorkflowExecution(ctx, &workflowservice.RequestCancelWorkflowExecutionRequest{
+			Namespace:         c.namespace(),
+			WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: id},
+			Identity:          identity(),
+			Reason:            *reason,
+		})
+		if err != nil {
+			return fmt.Errorf("cancelling workflow %s: %w", id, err)
+		}
+		fmt.Fprintf(c.Out, "cancellation requested for %s", id)
+		if *reason != "" {
+			fmt.Fprintf(c.Out, " (reason: %q)", *reason)
+		}
+		fmt.Fprintf(c.Out, "; the workflow cancels at the provider, then ends (see `certflow status %s`)\n", id)
+		return nil
+	})
+}
+
+// identity names the requester in the history event, as the SDK's own
+// requests name their client, so a cancellation is traced to the machine
+// it came from.
+func identity() string {
+	host, _ := os.Hostname()
+	return "certflow-cli@" + host
+}
