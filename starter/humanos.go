@@ -2,9 +2,9 @@ package starter
 
 import (
 	"context"
-	"fmt"
 	"strings"
 
+	"github.com/certflow/certflow/certflowclient"
 	"github.com/certflow/certflow/internal/provider/humanos"
 	"github.com/certflow/certflow/workflows"
 )
@@ -45,7 +45,5 @@ func (c *CLI) startHumanos(ctx context.Context, args []string) error {
 		}
 		r.ExpectedDocIDs = append(r.ExpectedDocIDs, humanos.ExpectedDoc{Contact: contact, DocID: docID})
 	}
-	summary := fmt.Sprintf("Humanos request · %d subjects · %s", len(r.Contacts), r.SecurityLevel)
-	var res workflows.HumanosRequestResult
-	return c.launch(ctx, cmd, workflows.HumanosRequestName, summary, in, &res)
+	return launch(ctx, c, cmd, (*certflowclient.Client).StartHumanosRequest, in)
 }

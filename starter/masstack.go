@@ -3,6 +3,7 @@ package starter
 import (
 	"context"
 
+	"github.com/certflow/certflow/certflowclient"
 	"github.com/certflow/certflow/internal/provider/masstack"
 	"github.com/certflow/certflow/workflows"
 )
@@ -39,6 +40,5 @@ func (c *CLI) startMasStack(ctx context.Context, args []string) error {
 	if scoring != "" {
 		r.Scoring = &masstack.Scoring{Provider: scoring}
 	}
-	var res workflows.MasStackIdentificationResult
-	return c.launch(ctx, cmd, workflows.MasStackIdentificationName, "MasStack identification · "+r.ConfigurationName, in, &res)
+	return launch(ctx, c, cmd, (*certflowclient.Client).StartMasStackIdentification, in)
 }

@@ -3,10 +3,14 @@ package starter
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
 
+	"go.temporal.io/sdk/client"
+
+	"github.com/certflow/certflow/certflowclient"
 	"github.com/certflow/certflow/workflows"
 )
 
@@ -15,7 +19,6 @@ import (
 // flag overrides the file's field and an absent flag keeps it.
 type startCmd struct {
 	*command
-	kind string
 	id   *string
 	wait *bool
 }
@@ -38,9 +41,9 @@ as JSON and exits 1 if the workflow failed.`)
 	fs := cmd.fs
 	fs.String("f", "", "JSON file with the workflow input (README, \"Contract\"); flags override its fields")
 	s := &startCmd{
-		command: cmd, kind: kind,
-		id:   fs.String("id", "", "workflow ID (default "+kind+"-<uuid>); reuse your own business key to make starts idempotent — never put personal data in it"),
-		wait: fs.Bool("wait", false, "wait for the outcome and print the result as JSON"),
+		command: cmd,
+		id:      fs.String("id", "", "workflow ID (default "+kind+"-<uuid>); reuse your own business key to make starts idempotent — never put personal data in it"),
+		wait:    fs.Bool("wait", false, "wait for the outcome and print the result as JSON"),
 	}
 	fs.Var(durationFlag{timeout}, "timeout", "how long before certflow cancels at the provider, e.g. 36h or 30d ("+defaults+")")
 	fs.Var(durationFlag{poll}, "poll-interval", "longest time between two reads of the provider's state (default 1h)")
@@ -53,14 +56,29 @@ func (s *startCmd) parse(args []string) error {
 	return err
 }
 
-// launch starts the workflow under the command's ID (a fresh one by
-// default).
-func (c *CLI) launch(ctx context.Context, s *startCmd, workflowType, summary string, input, result any) error {
-	id := *s.id
-	if id == "" {
-		id = newWorkflowID(s.kind)
-	}
-	return c.start(ctx, id, workflowType, summary, input, *s.wait, result)
+// launch starts the command's workflow through certflowclient — which
+// holds the start options (a retried start never duplicates), the default
+// ID and the summary — then prints where to follow it; with --wait it
+// blocks for the result and prints it as JSON.
+func launch[I, R any](ctx context.Context, c *CLI, s *startCmd, start func(*certflowclient.Client, context.Context, string, I) (certflowclient.Run[R], error), in I) error {
+	return c.withClient(func(tc client.Client) error {
+		run, err := start(certflowclient.New(tc, certflowclient.Options{TaskQueue: c.Config.TaskQueue}), ctx, *s.id, in)
+		if errors.Is(err, certflowclient.ErrAlreadyStarted) {
+			return fmt.Errorf("%w; see `certflow status %s`", err, *s.id)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.Out, "workflow_id: %s\nrun_id: %s\nweb_ui: %s\n", run.ID(), run.RunID(), c.uiLink(run.ID()))
+		if !*s.wait {
+			return nil
+		}
+		res, err := run.Result(ctx)
+		if err != nil {
+			return fmt.Errorf("workflow %s failed: %w", run.ID(), err)
+		}
+		return printJSON(c.Out, res)
+	})
 }
 
 // durationFlag sets a workflow Duration from "36h" or "30d".

@@ -16,9 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/serviceerror"
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
@@ -252,38 +250,6 @@ func keyword(info *workflowpb.WorkflowExecutionInfo, key temporal.SearchAttribut
 	return v
 }
 
-// start starts a workflow and prints where to follow it. With wait it
-// blocks for the result and prints it as JSON.
-func (c *CLI) start(ctx context.Context, id, workflowType, summary string, input any, wait bool, result any) error {
-	return c.withClient(func(tc client.Client) error {
-		run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-			ID:        id,
-			TaskQueue: c.Config.TaskQueue,
-			// A failed issuance may be started again under its ID; a running
-			// or successful one may not, so a retried start never duplicates.
-			WorkflowIDReusePolicy:                    enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
-			WorkflowIDConflictPolicy:                 enums.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-			WorkflowExecutionErrorWhenAlreadyStarted: true,
-			StaticSummary:                            summary,
-		}, workflowType, input)
-		var started *serviceerror.WorkflowExecutionAlreadyStarted
-		if errors.As(err, &started) {
-			return fmt.Errorf("workflow %s already exists and is running or succeeded, so it was not started again; see `certflow status %s`", id, id)
-		}
-		if err != nil {
-			return fmt.Errorf("starting %s %s: %w", workflowType, id, err)
-		}
-		fmt.Fprintf(c.Out, "workflow_id: %s\nrun_id: %s\nweb_ui: %s\n", run.GetID(), run.GetRunID(), c.uiLink(run.GetID()))
-		if !wait {
-			return nil
-		}
-		if err := run.Get(ctx, result); err != nil {
-			return fmt.Errorf("workflow %s failed: %w", id, err)
-		}
-		return printJSON(c.Out, result)
-	})
-}
-
 const statusHelp = `
 Print the workflow's state as JSON: Temporal's view of its latest run
 (execution_status Running, Completed, Failed, Canceled, Terminated, TimedOut),
@@ -336,7 +302,6 @@ func (c *CLI) status(ctx context.Context, args []string) error {
 }
 
 // newWorkflowID makes a workflow ID that carries no personal data.
-func newWorkflowID(kind string) string { return kind + "-" + uuid.NewString() }
 
 func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/certflow/certflow/certflowclient"
 	"github.com/certflow/certflow/internal/provider/uanataca"
 	"github.com/certflow/certflow/workflows"
 )
@@ -65,7 +66,5 @@ func (c *CLI) startUanataca(ctx context.Context, args []string) error {
 		}
 		in.Documents = append(in.Documents, uanataca.Document{Type: typ, Filename: filepath.Base(path), Content: content})
 	}
-	summary := fmt.Sprintf("Uanataca issuance · profile %s · RA %s", r.Profile, r.RegistrationAuthority)
-	var res workflows.UanatacaIssuanceResult
-	return c.launch(ctx, cmd, workflows.UanatacaIssuanceName, summary, in, &res)
+	return launch(ctx, c, cmd, (*certflowclient.Client).StartUanatacaIssuance, in)
 }

@@ -3,6 +3,7 @@ package starter
 import (
 	"context"
 
+	"github.com/certflow/certflow/certflowclient"
 	"github.com/certflow/certflow/workflows"
 )
 
@@ -30,6 +31,5 @@ func (c *CLI) startUniversign(ctx context.Context, args []string) error {
 	if err := cmd.parse(args); err != nil {
 		return err
 	}
-	var res workflows.UniversignRegistrationResult
-	return c.launch(ctx, cmd, workflows.UniversignRegistrationName, "Universign registration · level "+r.Level, in, &res)
+	return launch(ctx, c, cmd, (*certflowclient.Client).StartUniversignRegistration, in)
 }
