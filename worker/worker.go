@@ -23,6 +23,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/internal/codec"
 	"github.com/certflow/certflow/internal/config"
 	"github.com/certflow/certflow/internal/logging"
 	"github.com/certflow/certflow/internal/metrics"
@@ -36,9 +37,10 @@ import (
 
 // Dial connects to Temporal with the SDK's standard TEMPORAL_* settings
 // (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*,
-// or a TEMPORAL_PROFILE of the CLI's config file), logging through log and
-// recording the SDK's metrics into m when m is not nil.
-func Dial(log zerolog.Logger, m *metrics.Metrics) (client.Client, error) {
+// or a TEMPORAL_PROFILE of the CLI's config file), logging through log,
+// recording the SDK's metrics into m when m is not nil, and encrypting
+// payloads and failures with cd when cd is not nil.
+func Dial(log zerolog.Logger, m *metrics.Metrics, cd *codec.Codec) (client.Client, error) {
 	opts, err := tenv.LoadDefaultClientOptions()
 	if err != nil {
 		return nil, fmt.Errorf("reading the TEMPORAL_* settings: %w", err)
@@ -46,6 +48,9 @@ func Dial(log zerolog.Logger, m *metrics.Metrics) (client.Client, error) {
 	opts.Logger = logging.NewTemporal(log)
 	if m != nil {
 		opts.MetricsHandler = m.Temporal
+	}
+	if cd != nil {
+		opts.DataConverter, opts.FailureConverter = cd.DataConverter(), cd.FailureConverter()
 	}
 	c, err := client.Dial(opts)
 	if err != nil {
@@ -71,11 +76,12 @@ type Worker struct {
 }
 
 // New builds the provider clients and registers everything on the task
-// queues; it serves webhooks, /healthz, /readyz and m on /metrics. c and m
+// queues; it serves webhooks, /healthz, /readyz, m on /metrics and, with
+// cd, the codec server on /codec/. c and m
 // stay owned by the caller. Uanataca is always registered; Universign,
 // MasStack and Humanos only when their credentials are set, so a team that
 // uses one provider configures only that one.
-func New(cfg config.Worker, c client.Client, log zerolog.Logger, m *metrics.Metrics) (*Worker, error) {
+func New(cfg config.Worker, c client.Client, log zerolog.Logger, m *metrics.Metrics, cd *codec.Codec) (*Worker, error) {
 	w := &Worker{cfg: cfg, log: log, client: c}
 	if cfg.Mode != config.ModeIngress {
 		opts := sdkworker.Options{WorkerStopTimeout: cfg.ShutdownTimeout}
@@ -90,6 +96,11 @@ func New(cfg config.Worker, c client.Client, log zerolog.Logger, m *metrics.Metr
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())
 	mux.HandleFunc("GET /readyz", w.ready)
+	if cd != nil {
+		mux.Handle("/codec/", codec.Handler(cd, cfg.Codec.UIOrigin, cfg.Codec.AuthToken))
+	} else {
+		log.Warn().Msg("payloads are stored in Temporal in clear: set CERTFLOW_CODEC_KEYS to encrypt personal data")
+	}
 	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, _ *http.Request) {
 		rw.Header().Set("Content-Type", "application/json")
 		_, _ = rw.Write([]byte(`{"status":"ok"}` + "\n"))

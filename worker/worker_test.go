@@ -41,7 +41,7 @@ func TestModes(t *testing.T) {
 				t.Fatal(err)
 			}
 			cfg.Mode = tt.mode
-			w, err := New(cfg, c, zerolog.Nop(), m)
+			w, err := New(cfg, c, zerolog.Nop(), m, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -88,7 +88,7 @@ func TestReadyzWithoutTemporal(t *testing.T) {
 	defer c.Close()
 	m, _ := metrics.New(zerolog.Nop())
 	cfg, _ := config.LoadWorker()
-	w, err := New(cfg, c, zerolog.Nop(), m)
+	w, err := New(cfg, c, zerolog.Nop(), m, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

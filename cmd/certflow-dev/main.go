@@ -7,12 +7,15 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -64,7 +67,14 @@ func run() error {
 	}
 	defer serverLog.Close()
 	fmt.Fprintf(os.Stderr, "starting the Temporal dev server (logs in %s)…\n", serverLog.Name())
-	temporal, err := devstack.StartTemporal(ctx, devstack.TemporalOptions{Port: *temporalPort, UIPort: *uiPort, Output: serverLog})
+	keys, err := devCodecKeys(filepath.Join(*state, "codec.keys"))
+	if err != nil {
+		return err
+	}
+	temporal, err := devstack.StartTemporal(ctx, devstack.TemporalOptions{
+		Port: *temporalPort, UIPort: *uiPort, Output: serverLog,
+		UICodecEndpoint: "http://" + *httpAddr + "/codec",
+	})
 	if err != nil {
 		return err
 	}
@@ -73,7 +83,7 @@ func run() error {
 	stack, err := devstack.Start(ctx, devstack.Options{
 		TemporalAddress: temporal.Address, PKIDir: filepath.Join(*state, "pki"),
 		UanatacaAddr: *uanatacaAddr, UniversignAddr: *universignAddr, MasStackAddr: *masstackAddr, HumanosAddr: *humanosAddr,
-		HTTPAddr: *httpAddr, WebUIURL: temporal.UIURL, Log: log,
+		HTTPAddr: *httpAddr, WebUIURL: temporal.UIURL, Log: log, CodecKeys: keys,
 		Uanataca:   uasandbox.Options{RAs: map[string]int{"121": 1000}, IssueAfter: *issueAfter},
 		Universign: ussandbox.Options{CompleteAfter: *issueAfter},
 		MasStack:   mssandbox.Options{StartAfter: *issueAfter / 2, CompleteAfter: *issueAfter},
@@ -86,7 +96,7 @@ func run() error {
 
 	fmt.Fprintf(os.Stderr, `
 certflow dev stack is up:
-  Temporal Web UI   %s
+  Temporal Web UI   %s  (payloads encrypted; the UI decodes them through the worker's /codec)
   Temporal gRPC     %s          (TEMPORAL_ADDRESS)
   Uanataca emulator %s  (mutual TLS; PKI in %s)
   Universign        %s  (API key %s)
@@ -113,6 +123,20 @@ Start workflows from another terminal:
 	<-ctx.Done()
 	fmt.Fprintln(os.Stderr, "stopping…")
 	return nil
+}
+
+// devCodecKeys returns the dev stack's payload key, made once and kept in
+// path (a git-ignored folder), so the dev Web UI decodes earlier runs too.
+func devCodecKeys(path string) (string, error) {
+	if b, err := os.ReadFile(path); err == nil {
+		return strings.TrimSpace(string(b)), nil
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return "", err
+	}
+	keys := "dev1:" + base64.StdEncoding.EncodeToString(key)
+	return keys, os.WriteFile(path, []byte(keys+"\n"), 0o600)
 }
 
 // demo is one workflow of the demo: its input file, and the provider

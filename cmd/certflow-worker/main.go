@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/certflow/certflow/internal/codec"
 	"github.com/certflow/certflow/internal/config"
 	"github.com/certflow/certflow/internal/logging"
 	"github.com/certflow/certflow/internal/metrics"
@@ -39,12 +40,16 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	c, err := worker.Dial(log, m)
+	cd, err := codec.FromKeys(cfg.Codec.Keys, cfg.Codec.KeyFile)
+	if err != nil {
+		return err
+	}
+	c, err := worker.Dial(log, m, cd)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	w, err := worker.New(cfg, c, log, m)
+	w, err := worker.New(cfg, c, log, m, cd)
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/client"
 	tenv "go.temporal.io/sdk/contrib/envconfig"
 
+	"github.com/certflow/certflow/internal/codec"
 	"github.com/certflow/certflow/internal/config"
 	"github.com/certflow/certflow/internal/logging"
 	"github.com/certflow/certflow/starter"
@@ -46,9 +47,14 @@ func run(ctx context.Context) int {
 		fmt.Fprintln(os.Stderr, "certflow: reading the TEMPORAL_* settings:", err)
 		return starter.ExitUsage
 	}
+	cd, err := codec.FromKeys(cfg.Codec.Keys, cfg.Codec.KeyFile)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "certflow:", err)
+		return starter.ExitUsage
+	}
 	cli := &starter.CLI{
 		Out: os.Stdout, Err: os.Stderr, Config: cfg, Namespace: opts.Namespace,
-		Dial: func() (client.Client, error) { return worker.Dial(log, nil) },
+		Dial: func() (client.Client, error) { return worker.Dial(log, nil, cd) },
 	}
 	return cli.Run(ctx, os.Args[1:])
 }

@@ -20,10 +20,27 @@ type Log struct {
 // Common holds the settings the worker and the starter CLI share.
 type Common struct {
 	Log
+	Codec
 	// TaskQueue is the queue the worker polls and the starter starts on.
 	TaskQueue string `envconfig:"CERTFLOW_TASK_QUEUE" default:"certflow"`
 	// WebUIURL is the Temporal Web UI, used to print links to workflows.
 	WebUIURL string `envconfig:"CERTFLOW_WEB_UI_URL" default:"http://localhost:8233"`
+}
+
+// Codec configures the encryption of every payload certflow hands
+// Temporal (internal/codec). Without keys, payloads are stored in clear.
+type Codec struct {
+	// Keys are "id:base64key" entries, comma-separated; the first
+	// encrypts, the others (retired keys) still decrypt.
+	Keys string `envconfig:"CERTFLOW_CODEC_KEYS"`
+	// KeyFile holds more entries, one per line, after Keys'.
+	KeyFile string `envconfig:"CERTFLOW_CODEC_KEY_FILE"`
+	// UIOrigin is the Web UI's origin, the only one allowed to call the
+	// codec server from a browser.
+	UIOrigin string `envconfig:"CERTFLOW_CODEC_UI_ORIGIN" default:"http://localhost:8233"`
+	// AuthToken, when set, must be presented to the codec server as
+	// "Authorization: Bearer <token>".
+	AuthToken string `envconfig:"CERTFLOW_CODEC_AUTH_TOKEN"`
 }
 
 // Modes of the worker process, so the webhook ingress and the Temporal

@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 	"go.temporal.io/sdk/client"
 
+	"github.com/certflow/certflow/internal/codec"
 	"github.com/certflow/certflow/internal/config"
 	"github.com/certflow/certflow/internal/logging"
 	"github.com/certflow/certflow/internal/metrics"
@@ -49,8 +50,12 @@ type Options struct {
 	// Humanos configures its emulator; its webhooks go to the worker's
 	// ingress, signed and encrypted with the dev secrets below.
 	Humanos husandbox.Options
-	// WebUIURL is printed in links.
+	// WebUIURL is printed in links, and is the origin the codec server
+	// serves.
 	WebUIURL string
+	// CodecKeys, when set (CERTFLOW_CODEC_KEYS syntax), encrypts every
+	// payload and serves the codec server on the worker's /codec/.
+	CodecKeys string
 	// Log receives the worker's logs.
 	Log zerolog.Logger
 }
@@ -123,13 +128,24 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 		httpListener.Close()
 		return nil, err
 	}
-	s.Client, err = client.Dial(client.Options{HostPort: opts.TemporalAddress, Logger: logging.NewTemporal(opts.Log), MetricsHandler: s.Metrics.Temporal})
+	cd, err := codec.FromKeys(opts.CodecKeys, "")
+	if err != nil {
+		s.Close()
+		httpListener.Close()
+		return nil, err
+	}
+	s.Config.Codec = config.Codec{Keys: opts.CodecKeys, UIOrigin: opts.WebUIURL}
+	clientOpts := client.Options{HostPort: opts.TemporalAddress, Logger: logging.NewTemporal(opts.Log), MetricsHandler: s.Metrics.Temporal}
+	if cd != nil {
+		clientOpts.DataConverter, clientOpts.FailureConverter = cd.DataConverter(), cd.FailureConverter()
+	}
+	s.Client, err = client.Dial(clientOpts)
 	if err != nil {
 		s.Close()
 		httpListener.Close()
 		return nil, fmt.Errorf("connecting to Temporal at %s: %w", opts.TemporalAddress, err)
 	}
-	w, err := worker.New(s.Config, s.Client, opts.Log, s.Metrics)
+	w, err := worker.New(s.Config, s.Client, opts.Log, s.Metrics, cd)
 	if err != nil {
 		s.Close()
 		httpListener.Close()

@@ -36,6 +36,9 @@ type TemporalOptions struct {
 	DBFile string
 	// Output receives the server's own logs; nil discards them.
 	Output io.Writer
+	// UICodecEndpoint points the Web UI at a codec server, so it shows
+	// encrypted payloads in clear.
+	UICodecEndpoint string
 }
 
 // Temporal is a running dev server.
@@ -112,6 +115,9 @@ func StartTemporal(ctx context.Context, opts TemporalOptions) (*Temporal, error)
 	} else {
 		args = append(args, "--ui-ip", "127.0.0.1", "--ui-port", strconv.Itoa(opts.UIPort))
 		t.UIURL = fmt.Sprintf("http://localhost:%d", opts.UIPort)
+	}
+	if opts.UICodecEndpoint != "" {
+		args = append(args, "--ui-codec-endpoint", opts.UICodecEndpoint)
 	}
 	if opts.DBFile != "" {
 		args = append(args, "--db-filename", opts.DBFile)
