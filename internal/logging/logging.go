@@ -1,7 +1,8 @@
 // Package logging builds certflow's zerolog logger and adapts it to the
 // Temporal SDK's log.Logger, so the worker, the SDK and the starter write one
 // stream in one format: JSON lines for machines by default, a human-readable
-// console format when asked.
+// console format when asked. Whatever the format, personal data is redacted
+// from every line (see redact.go).
 package logging
 
 import (
@@ -24,20 +25,22 @@ const (
 // New returns a logger writing to w at the given level ("debug", "info",
 // "warn", "error") in the given format ("json" or "console"). An unknown
 // level or format is an error naming the accepted values, so a typo in
-// LOG_LEVEL fails at start rather than silencing the logs.
+// LOG_LEVEL fails at start rather than silencing the logs. Every line is
+// redacted of personal data before it reaches w (see redactor).
 func New(w io.Writer, level, format string) (zerolog.Logger, error) {
 	lvl, err := zerolog.ParseLevel(strings.ToLower(level))
 	if err != nil || lvl == zerolog.NoLevel {
 		return zerolog.Nop(), fmt.Errorf("log level %q is not one of debug, info, warn, error", level)
 	}
+	out := w
 	switch strings.ToLower(format) {
 	case FormatJSON, "":
 	case FormatConsole:
-		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly, NoColor: !isTerminal(w)}
+		out = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly, NoColor: !isTerminal(w)}
 	default:
 		return zerolog.Nop(), fmt.Errorf("log format %q is not one of json, console", format)
 	}
-	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
+	return zerolog.New(redactor{out: out}).Level(lvl).With().Timestamp().Logger(), nil
 }
 
 // isTerminal reports whether w is a character device, so console output is
@@ -85,6 +88,10 @@ func (t Temporal) With(keyvals ...any) tlog.Logger {
 	ctx := t.l.With()
 	for i := 0; i < len(keyvals); i += 2 {
 		key, val := pair(keyvals, i)
+		if s, ok := val.(string); ok {
+			ctx = ctx.Str(key, s)
+			continue
+		}
 		ctx = ctx.Interface(key, val)
 	}
 	return Temporal{l: ctx.Logger(), skip: t.skip}
@@ -107,8 +114,8 @@ func (t Temporal) log(level zerolog.Level, msg string, keyvals []any) {
 	ev = ev.Caller(callerFrames + t.skip)
 	for i := 0; i < len(keyvals); i += 2 {
 		key, val := pair(keyvals, i)
-		if err, ok := val.(error); ok {
-			ev = ev.AnErr(key, err)
+		if s, ok := val.(string); ok {
+			ev = ev.Str(key, s)
 			continue
 		}
 		ev = ev.Interface(key, val)
@@ -116,8 +123,16 @@ func (t Temporal) log(level zerolog.Level, msg string, keyvals []any) {
 	ev.Msg(msg)
 }
 
-// pair returns the i-th key and its value; a key that is not a string is
-// formatted, and a missing value is reported rather than dropped.
+// pair returns the i-th key and its value as they may be logged; a key that
+// is not a string is formatted, and a missing value is reported rather than
+// dropped.
+//
+// The value is redacted here, before zerolog encodes it, so that SDK lines
+// carry no personal data whatever logger the adapter wraps: a personal key's value
+// becomes redacted, and a string's or an error's text is scrubbed of emails
+// and phones (an error is logged as its text, as zerolog's AnErr does).
+// Other values are encoded as they are: New's writer scrubs what they
+// contain, at any depth.
 func pair(keyvals []any, i int) (string, any) {
 	key, ok := keyvals[i].(string)
 	if !ok {
@@ -125,6 +140,19 @@ func pair(keyvals []any, i int) (string, any) {
 	}
 	if i+1 >= len(keyvals) {
 		return key, "MISSING-VALUE"
+	}
+	if personalKey(key) {
+		return key, redacted
+	}
+	switch v := keyvals[i+1].(type) {
+	case string:
+		if key == workerIDKey {
+			return key, v
+		}
+		return key, scrubString(v)
+	case error:
+		// fmt rather than v.Error(): it survives a nil pointer in the error.
+		return key, scrubString(fmt.Sprint(v))
 	}
 	return key, keyvals[i+1]
 }
