@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -74,6 +75,8 @@ type Stack struct {
 	Config config.Worker
 	stop   context.CancelFunc
 	done   chan error
+	closed sync.Once
+	err    error
 }
 
 // Start starts the emulators, then the worker, and returns once the worker
@@ -213,8 +216,13 @@ var devHumanos = config.Humanos{
 }
 
 // Close stops the worker (letting running activities finish), then the
-// emulators, then the Temporal client.
+// emulators, then the Temporal client. It may be called more than once.
 func (s *Stack) Close() error {
+	s.closed.Do(func() { s.err = s.close() })
+	return s.err
+}
+
+func (s *Stack) close() error {
 	var errs []error
 	if s.stop != nil {
 		s.stop()
