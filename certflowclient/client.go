@@ -17,7 +17,9 @@ import (
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 
+	"github.com/certflow/certflow/internal/codec"
 	"github.com/certflow/certflow/workflows"
 )
 
@@ -184,4 +186,17 @@ func (c *Client) SendWebhookHint(ctx context.Context, id string, hint any) error
 		return fmt.Errorf("signalling workflow %s: %w", id, err)
 	}
 	return nil
+}
+
+// Encryption returns the data and failure converters certflow's workers
+// use, for the client.Options of the Temporal client a service passes to
+// New: keys in CERTFLOW_CODEC_KEYS syntax ("id:base64key", comma-separated,
+// the first current). Without them the service's inputs would be stored in
+// clear and its results unreadable. Empty keys return nils (no encryption).
+func Encryption(keys string) (converter.DataConverter, converter.FailureConverter, error) {
+	cd, err := codec.FromKeys(keys, "")
+	if err != nil || cd == nil {
+		return nil, nil, err
+	}
+	return cd.DataConverter(), cd.FailureConverter(), nil
 }

@@ -1,7 +1,9 @@
 package certflowclient
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"regexp"
@@ -216,5 +218,22 @@ func TestStatusCancelAndHint(t *testing.T) {
 	if err := c.SendWebhookHint(context.Background(), "order-42", hint); err != nil || len(f.signalled) != 3 ||
 		f.signalled[0] != "order-42" || f.signalled[1] != workflows.SignalWebhook || f.signalled[2] != hint {
 		t.Fatalf("hint: %v, signalled %v", err, f.signalled)
+	}
+}
+
+func TestEncryptionConverters(t *testing.T) {
+	dc, fc, err := Encryption("k1:" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{3}, 32)))
+	if err != nil || dc == nil || fc == nil {
+		t.Fatalf("Encryption: %v, %v, %v", dc, fc, err)
+	}
+	p, err := dc.ToPayload("zzmarker@example.com")
+	if err != nil || bytes.Contains(p.GetData(), []byte("zzmarker")) {
+		t.Fatalf("payload not encrypted: %q, %v", p.GetData(), err)
+	}
+	if dc, fc, err := Encryption(""); dc != nil || fc != nil || err != nil {
+		t.Fatal("no keys must mean no encryption")
+	}
+	if _, _, err := Encryption("k1:short"); err == nil {
+		t.Fatal("a bad key was accepted")
 	}
 }
