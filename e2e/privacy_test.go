@@ -42,6 +42,12 @@ func (w *syncWriter) Write(p []byte) (int, error) {
 	return w.buf.Write(p)
 }
 
+func (w *syncWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
 // runEveryWorkflowType runs one workflow of each type with the personal
 // values above on its own dev server (database in dbFile), with payloads
 // encrypted under keys ("" for none), and returns the worker's logs.
@@ -104,9 +110,7 @@ func runEveryWorkflowType(t *testing.T, dbFile, keys string) []byte {
 	// encrypted or not: they are indexed in clear.
 	assertNoPersonalSearchAttributes(t, s)
 	s.Close()
-	logs.mu.Lock()
-	defer logs.mu.Unlock()
-	return bytes.Clone(logs.buf.Bytes())
+	return []byte(logs.String())
 }
 
 // assertNoPersonalSearchAttributes reads every search attribute value and

@@ -48,7 +48,7 @@ func TestWorkerProcessGracefulShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	taskQueue := "e2e-shutdown"
-	var logs strings.Builder
+	var logs syncWriter // written by the process's output copier, read here
 	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(),
 		"TEMPORAL_ADDRESS="+temporalAddress, "CERTFLOW_TASK_QUEUE="+taskQueue,
