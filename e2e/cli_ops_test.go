@@ -96,8 +96,8 @@ func endsCancelled(t *testing.T, run client.WorkflowRun) {
 
 func TestCLIListFiltersByProviderStageAndState(t *testing.T) {
 	s := startStack(t, uasandbox.Options{RAs: map[string]int{"121": 10}, WebhookURL: deadWebhooks})
-	running, ref := waitingIssuance(t, s, "cli-list-running")
-	closed, closedRef := waitingIssuance(t, s, "cli-list-closed")
+	running, ref := waitingIssuance(t, s, uniqueID("cli-list-running"))
+	closed, closedRef := waitingIssuance(t, s, uniqueID("cli-list-closed"))
 	if err := s.Client.CancelWorkflow(context.Background(), closed.GetID(), ""); err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func TestCLIListFiltersByProviderStageAndState(t *testing.T) {
 
 func TestCLICancelWithReasonAndHistoryReplays(t *testing.T) {
 	s := startStack(t, uasandbox.Options{RAs: map[string]int{"121": 10}, WebhookURL: deadWebhooks})
-	run, _ := waitingIssuance(t, s, "cli-cancel-reason")
+	run, _ := waitingIssuance(t, s, uniqueID("cli-cancel-reason"))
 	const reason = "applicant withdrew, ticket OPS-1234"
 	code, out, errOut := cli(t, s, "cancel", run.GetID(), "--reason", reason)
 	if code != starter.ExitOK || !strings.Contains(out, reason) {
@@ -198,7 +198,7 @@ func TestCLIWebhookReplaysHint(t *testing.T) {
 	// The emulator's own webhooks go nowhere and the RA is polled hourly:
 	// only the hints sent with the CLI can move the issuance on.
 	s := startStack(t, uasandbox.Options{RAs: map[string]int{"121": 10}, WebhookURL: deadWebhooks})
-	run, ref := waitingIssuance(t, s, "cli-webhook")
+	run, ref := waitingIssuance(t, s, uniqueID("cli-webhook"))
 	dir := t.TempDir()
 	payload := func(name, body string) string {
 		path := filepath.Join(dir, name)
@@ -247,7 +247,7 @@ func TestCLIOpsHelpAndBadCommandLines(t *testing.T) {
 		}
 	}
 
-	hu := start(t, s, "cli-ops-humanos", workflows.HumanosRequestName, humanosInput("ana@example.com"))
+	hu := start(t, s, uniqueID("cli-ops-humanos"), workflows.HumanosRequestName, humanosInput("ana@example.com"))
 	tests := []struct {
 		args []string
 		want string

@@ -59,26 +59,27 @@ func status(t *testing.T, s *devstack.Stack, id string) statusOutput {
 }
 
 func TestCLIStartWaitAndStatus(t *testing.T) {
+	waitID := uniqueID("cli-wait")
 	s := startStack(t, uasandbox.Options{RAs: map[string]int{"121": 10}, IssueAfter: 300 * time.Millisecond, WebhookFormat: uasandbox.WebhookEvent})
 	example := filepath.Join("..", "examples", "uanataca-issuance.json")
 	// The example's documents are uploaded and certflow approves them; the
 	// emulator sends webhooks in the newer event format.
-	code, out, errOut := cli(t, s, "start", "uanataca", "-f", example, "-validity-time", "730", "-id", "cli-wait", "--wait")
+	code, out, errOut := cli(t, s, "start", "uanataca", "-f", example, "-validity-time", "730", "-id", waitID, "--wait")
 	if code != starter.ExitOK {
 		t.Fatalf("start exited %d: %s", code, errOut)
 	}
-	for _, want := range []string{"workflow_id: cli-wait", "web_ui: http://localhost:8233/namespaces/default/workflows/cli-wait", `"status": "ISSUED"`, `"approved": true`} {
+	for _, want := range []string{"workflow_id: " + waitID, "web_ui: http://localhost:8233/namespaces/default/workflows/" + waitID, `"status": "ISSUED"`, `"approved": true`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("start output lacks %q:\n%s", want, out)
 		}
 	}
-	st := status(t, s, "cli-wait")
+	st := status(t, s, waitID)
 	if st.ExecutionStatus != "Completed" || st.Status.Stage != workflows.StageCompleted || st.Status.ProviderStatus != "ISSUED" || len(st.Result) == 0 {
 		t.Fatalf("status after completion = %+v", st)
 	}
 
 	// Starting the same ID again must not create a second issuance.
-	if code, _, errOut := cli(t, s, "start", "uanataca", "-f", example, "-id", "cli-wait"); code != starter.ExitFailed || !strings.Contains(errOut, "cli-wait") {
+	if code, _, errOut := cli(t, s, "start", "uanataca", "-f", example, "-id", waitID); code != starter.ExitFailed || !strings.Contains(errOut, waitID) {
 		t.Fatalf("second start of a completed issuance exited %d (%s); want 1 naming the workflow", code, errOut)
 	}
 }
@@ -86,7 +87,8 @@ func TestCLIStartWaitAndStatus(t *testing.T) {
 func TestCLICancelCancelsAtProvider(t *testing.T) {
 	// No automatic approval or issuance: the request waits until cancelled.
 	s := startStack(t, uasandbox.Options{RAs: map[string]int{"121": 10}})
-	code, _, errOut := cli(t, s, "start", "uanataca", "-id", "cli-cancel",
+	cancelID := uniqueID("cli-cancel")
+	code, _, errOut := cli(t, s, "start", "uanataca", "-id", cancelID,
 		"-profile", "PFnubeAFCiudadano", "-ra", "121", "-validity-time", "365", "-secure-element", "2",
 		"-given-name", "Ana", "-surname-1", "Ruiz", "-email", "ana@example.com", "-phone", "+34600112233",
 		"-serial-number", "12345678Z", "-id-document-type", "IDC", "-id-document-country", "ES")
@@ -97,17 +99,17 @@ func TestCLICancelCancelsAtProvider(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for st.Status.Stage != workflows.StageAwaiting && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
-		st = status(t, s, "cli-cancel")
+		st = status(t, s, cancelID)
 	}
 	if st.Status.Stage != workflows.StageAwaiting || st.Status.ProviderRef == "" || st.Status.Deadline.IsZero() {
 		t.Fatalf("status while waiting = %+v", st.Status)
 	}
-	if code, _, errOut := cli(t, s, "cancel", "cli-cancel"); code != starter.ExitOK {
+	if code, _, errOut := cli(t, s, "cancel", cancelID); code != starter.ExitOK {
 		t.Fatalf("cancel exited %d: %s", code, errOut)
 	}
 	for st.ExecutionStatus == "Running" && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
-		st = status(t, s, "cli-cancel")
+		st = status(t, s, cancelID)
 	}
 	if st.ExecutionStatus != "Canceled" || st.Status.Stage != workflows.StageCancelled {
 		t.Fatalf("status after cancel = %+v", st)

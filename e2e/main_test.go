@@ -7,7 +7,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -17,6 +19,12 @@ import (
 
 // temporalAddress is the dev server shared by every test of the package.
 var temporalAddress string
+
+// uniqueID makes a workflow ID that no earlier test run used on this dev
+// server, so repeated runs (-count) do not collide.
+func uniqueID(prefix string) string {
+	return prefix + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+}
 
 func TestMain(m *testing.M) {
 	os.Exit(run(m))

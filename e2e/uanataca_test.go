@@ -137,7 +137,7 @@ func TestUanatacaScratchcardPoolExhausted(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	exhaustedMetric := regexp.MustCompile(`certflow_scratchcard_pool_exhausted_total\{[^}]*ra="121"[^}]*\} 1`)
+	exhaustedMetric := regexp.MustCompile(`certflow_scratchcard_pool_exhausted_total\{[^}]*ra="121"[^}]*\} [1-9]`)
 	if !exhaustedMetric.Match(body) || !strings.Contains(string(body), "temporal_workflow_completed") {
 		t.Fatalf("/metrics lacks the exhaustion counter for RA 121 or the SDK's metrics:\n%s", body)
 	}
