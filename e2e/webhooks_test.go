@@ -181,7 +181,9 @@ func TestTemporalDownThenBack(t *testing.T) {
 	if temporal, err = devstack.StartTemporal(context.Background(), topts); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
+	// The restarted server and the worker's reconnection can take a while
+	// on a loaded 2-core machine.
+	deadline := time.Now().Add(60 * time.Second)
 	code := 0
 	for code != http.StatusOK && time.Now().Before(deadline) {
 		time.Sleep(200 * time.Millisecond)

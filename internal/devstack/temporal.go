@@ -106,8 +106,13 @@ func StartTemporal(ctx context.Context, opts TemporalOptions) (*Temporal, error)
 	}
 	args := []string{"server", "start-dev", "--ip", "127.0.0.1", "--port", strconv.Itoa(port),
 		"--log-level", "warn", "--namespace", "default"}
-	for _, sa := range workflows.SearchAttributes {
-		args = append(args, "--search-attribute", sa)
+	// Register certflow's search attributes on a new database only: on a
+	// restart they exist already, and registering them again may map them
+	// to other columns, hiding the values already stored.
+	if _, err := os.Stat(opts.DBFile); opts.DBFile == "" || err != nil {
+		for _, sa := range workflows.SearchAttributes {
+			args = append(args, "--search-attribute", sa)
+		}
 	}
 	t := &Temporal{Address: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), done: make(chan error, 1)}
 	if opts.UIPort == 0 {
