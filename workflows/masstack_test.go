@@ -3,7 +3,6 @@ package workflows
 import (
 	"context"
 	"errors"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -11,58 +10,32 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/certflow/certflow/activities"
-	"github.com/certflow/certflow/internal/provider"
 	"github.com/certflow/certflow/internal/provider/masstack"
 )
 
 // fakeMasStack holds one identification whose status the test moves.
 type fakeMasStack struct {
-	scripted
-	idn     *masstack.Identification
-	reasons []string
+	polledFake[masstack.Identification]
 }
 
-func (f *fakeMasStack) CreateIdentification(_ context.Context, _ masstack.CreateIdentification) (masstack.Identification, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.call("create"); err != nil {
-		return masstack.Identification{}, err
-	}
-	f.idn = &masstack.Identification{ID: "6f1c2a4e-0000-4000-8000-000000000001", Status: masstack.StatusPending, URL: "https://masstack.test/identify/6f1c"}
-	return *f.idn, nil
+func (f *fakeMasStack) CreateIdentification(context.Context, masstack.CreateIdentification) (masstack.Identification, error) {
+	return f.create(masstack.Identification{ID: "6f1c2a4e-0000-4000-8000-000000000001", Status: masstack.StatusPending, URL: "https://masstack.test/identify/6f1c"})
 }
 
-func (f *fakeMasStack) GetIdentification(_ context.Context, _ string) (masstack.Identification, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.call("get"); err != nil {
-		return masstack.Identification{}, err
-	}
-	return *f.idn, nil
+func (f *fakeMasStack) GetIdentification(context.Context, string) (masstack.Identification, error) {
+	return f.get()
 }
 
 func (f *fakeMasStack) CancelIdentification(_ context.Context, _, reason string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.call("cancel"); err != nil {
-		return err
-	}
-	f.reasons = append(f.reasons, reason)
-	if masstack.OutcomeOf(f.idn.Status) != masstack.OutcomePending {
-		return &provider.Error{Provider: "masstack", StatusCode: http.StatusConflict, Message: "identification is final"}
-	}
-	f.idn.Status = masstack.StatusCancelled
-	return nil
-}
-
-func (f *fakeMasStack) set(status string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.idn.Status = status
+	return f.cancel(reason)
 }
 
 func newMasStackEnv() (*testEnv, *fakeMasStack) {
-	env, fake := newTestEnv(), &fakeMasStack{}
+	env, fake := newTestEnv(), &fakeMasStack{polledFake[masstack.Identification]{
+		provider: "masstack", cancelTo: masstack.StatusCancelled,
+		status:  func(i *masstack.Identification) *string { return &i.Status },
+		pending: func(s string) bool { return masstack.OutcomeOf(s) == masstack.OutcomePending },
+	}}
 	env.RegisterWorkflow(MasStackIdentification)
 	env.RegisterActivity(&activities.MasStack{Client: fake})
 	return env, fake
@@ -118,8 +91,8 @@ func TestMasStackCancelledWorkflowCancelsWithReason(t *testing.T) {
 			if !errors.As(err, &ce) {
 				t.Fatalf("error = %v, want a cancellation", err)
 			}
-			if len(fake.reasons) != 1 || fake.reasons[0] != tt.want || fake.idn.Status != masstack.StatusCancelled {
-				t.Fatalf("cancel reasons %q, status %s; want one cancel with %q", fake.reasons, fake.idn.Status, tt.want)
+			if len(fake.reasons) != 1 || fake.reasons[0] != tt.want || fake.current() != masstack.StatusCancelled {
+				t.Fatalf("cancel reasons %q, status %s; want one cancel with %q", fake.reasons, fake.current(), tt.want)
 			}
 		})
 	}

@@ -3,7 +3,6 @@ package workflows
 import (
 	"context"
 	"errors"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -11,62 +10,30 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/certflow/certflow/activities"
-	"github.com/certflow/certflow/internal/provider"
 	"github.com/certflow/certflow/internal/provider/universign"
 )
 
 // fakeUniversign holds one registration whose state the test moves.
 type fakeUniversign struct {
-	scripted
-	reg *universign.Registration
+	polledFake[universign.Registration]
 }
 
-func (f *fakeUniversign) CreateRegistration(_ context.Context, _ universign.CreateRegistration) (universign.Registration, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.call("create"); err != nil {
-		return universign.Registration{}, err
-	}
-	f.reg = &universign.Registration{ID: "reg_5X", State: universign.StateOpen, URL: "https://universign.test/registration/reg_5X"}
-	return *f.reg, nil
+func (f *fakeUniversign) CreateRegistration(context.Context, universign.CreateRegistration) (universign.Registration, error) {
+	return f.create(universign.Registration{ID: "reg_5X", State: universign.StateOpen, URL: "https://universign.test/registration/reg_5X"})
 }
 
-func (f *fakeUniversign) GetRegistration(_ context.Context, id string) (universign.Registration, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.call("get"); err != nil {
-		return universign.Registration{}, err
-	}
-	return *f.reg, nil
+func (f *fakeUniversign) GetRegistration(context.Context, string) (universign.Registration, error) {
+	return f.get()
 }
 
-func (f *fakeUniversign) CancelRegistration(_ context.Context, _ string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.call("cancel"); err != nil {
-		return err
-	}
-	if f.reg.State != universign.StateOpen {
-		return &provider.Error{Provider: "universign", StatusCode: http.StatusConflict}
-	}
-	f.reg.State = universign.StateCanceled
-	return nil
-}
-
-func (f *fakeUniversign) set(state string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.reg.State = state
-}
-
-func (f *fakeUniversign) state() string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.reg.State
-}
+func (f *fakeUniversign) CancelRegistration(context.Context, string) error { return f.cancel("") }
 
 func newUniversignEnv() (*testEnv, *fakeUniversign) {
-	env, fake := newTestEnv(), &fakeUniversign{}
+	env, fake := newTestEnv(), &fakeUniversign{polledFake[universign.Registration]{
+		provider: "universign", cancelTo: universign.StateCanceled,
+		status:  func(r *universign.Registration) *string { return &r.State },
+		pending: func(s string) bool { return universign.OutcomeOf(s) == universign.OutcomePending },
+	}}
 	env.RegisterWorkflow(UniversignRegistration)
 	env.RegisterActivity(&activities.Universign{Client: fake})
 	return env, fake
@@ -138,8 +105,8 @@ func TestUniversignWorkflowCancelledCancelsRegistration(t *testing.T) {
 	if !errors.As(err, &ce) {
 		t.Fatalf("error = %v, want a cancellation", err)
 	}
-	if fake.count("cancel") != 1 || fake.state() != universign.StateCanceled {
-		t.Fatalf("cancels=%d state=%s; want the registration canceled at Universign", fake.count("cancel"), fake.state())
+	if fake.count("cancel") != 1 || fake.current() != universign.StateCanceled {
+		t.Fatalf("cancels=%d state=%s; want the registration canceled at Universign", fake.count("cancel"), fake.current())
 	}
 }
 
@@ -150,8 +117,8 @@ func TestUniversignDeadlineCancelsRegistration(t *testing.T) {
 	env.ExecuteWorkflow(UniversignRegistration, in)
 
 	_, err := registrationResult(t, env)
-	if errorType(err) != ErrTypeDeadlineExceeded || fake.state() != universign.StateCanceled {
-		t.Fatalf("error = %v, state %s; want %s and a canceled registration", err, fake.state(), ErrTypeDeadlineExceeded)
+	if errorType(err) != ErrTypeDeadlineExceeded || fake.current() != universign.StateCanceled {
+		t.Fatalf("error = %v, state %s; want %s and a canceled registration", err, fake.current(), ErrTypeDeadlineExceeded)
 	}
 }
 
