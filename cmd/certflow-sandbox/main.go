@@ -18,7 +18,9 @@
 // applicant completed the self-service page); 0 disables either step. Every
 // status change is POSTed to the request's webhook_url or to -webhook-url.
 // The fault flags make the sandbox slow, failing, rate-limiting or lossy, to
-// watch the worker's retries.
+// watch the worker's retries; -lose-create-answers stores a share of creates
+// and then closes the connection without answering, to watch a create whose
+// answer was lost be found rather than repeated.
 //
 // Every flag can also be set through an environment variable named SANDBOX_
 // and the flag name in upper case with dashes as underscores (-issue-after:
@@ -105,6 +107,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		retryAfter   = fs.Duration("retry-after", uanataca.DefaultRetryAfter, "Retry-After announced by 429 answers")
 		dropHooks    = fs.Float64("drop-webhooks", 0, "share (0..1) of webhooks never sent")
 		dupHooks     = fs.Float64("duplicate-webhooks", 0, "share (0..1) of webhooks sent twice")
+		loseAnswers  = fs.Float64("lose-create-answers", 0, "share (0..1) of creates stored and then answered by closing the connection (a lost answer)")
 		seed         = fs.Uint64("seed", 0, "seed of the fault dice, to replay a run (0: random)")
 		raoUser      = fs.String("rao-username", uanataca.DefaultRAO.Username, "RAO username pl_approve accepts")
 		raoPassword  = fs.String("rao-password", uanataca.DefaultRAO.Password, "RAO password pl_approve accepts")
@@ -130,7 +133,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(ras) == 0 {
 		_ = ras.Set(defaultPools)
 	}
-	for name, v := range map[string]float64{"error-rate": *errorRate, "rate-limit-rate": *rateLimit, "drop-webhooks": *dropHooks, "duplicate-webhooks": *dupHooks} {
+	for name, v := range map[string]float64{"error-rate": *errorRate, "rate-limit-rate": *rateLimit, "drop-webhooks": *dropHooks, "duplicate-webhooks": *dupHooks, "lose-create-answers": *loseAnswers} {
 		if v < 0 || v > 1 {
 			return fmt.Errorf("-%s %v: want a share between 0 and 1", name, v)
 		}
@@ -173,6 +176,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			RetryAfter:           *retryAfter,
 			DropWebhookRate:      *dropHooks,
 			DuplicateWebhookRate: *dupHooks,
+			LoseCreateAnswerRate: *loseAnswers,
 		},
 		Seed: *seed,
 		Log:  logTo,

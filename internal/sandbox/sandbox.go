@@ -1,5 +1,6 @@
 // Package sandbox is what every provider emulator shares: fault injection
-// (latency, 429, 5xx, lost or duplicated webhooks), the per-call log line,
+// (latency, 429, 5xx, creates whose answer is lost, lost or duplicated
+// webhooks), the per-call log line,
 // webhook delivery, the plumbing of answers and request bodies, and
 // serving over a real socket. Each emulator under it (uanataca,
 // universign, ...) keeps only its provider's API and error body; retry
@@ -10,6 +11,7 @@
 package sandbox
 
 import (
+	"bufio"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -31,7 +33,9 @@ const DefaultRetryAfter = time.Second
 // Faults describes injected misbehaviour. Rates are probabilities in 0..1
 // (out-of-range values are clamped); ErrorRate and RateLimitRate are drawn
 // from the same roll, so together they should not exceed 1, and so are
-// DropWebhookRate and DuplicateWebhookRate.
+// DropWebhookRate and DuplicateWebhookRate. LoseCreateAnswerRate has its
+// own roll, taken only when it is above 0, so that adding it leaves the
+// other faults of a seed unchanged.
 type Faults struct {
 	// Latency is added to every API call.
 	Latency time.Duration
@@ -48,6 +52,13 @@ type Faults struct {
 	DropWebhookRate float64
 	// DuplicateWebhookRate is the share of webhooks sent twice.
 	DuplicateWebhookRate float64
+	// LoseCreateAnswerRate is the share of creates (each emulator's create
+	// endpoint) that take effect and then lose their answer: the
+	// connection is closed without a response, so the client sees a
+	// transport error and cannot tell whether the object was created. See
+	// FaultInjector.LoseAnswer; FaultInjector.LoseNextCreateAnswers is the
+	// deterministic form.
+	LoseCreateAnswerRate float64
 }
 
 // FaultInjector draws the faults of each API call and webhook from a seeded
@@ -57,7 +68,9 @@ type FaultInjector struct {
 	mu       sync.Mutex
 	faults   Faults
 	rng      *rand.Rand
+	loseNext int // creates still to lose their answer, by LoseNextCreateAnswers
 	injected atomic.Int64
+	lost     atomic.Int64
 }
 
 // NewFaultInjector returns an injector of f; seed 0 picks a random seed.
@@ -78,6 +91,7 @@ func (fi *FaultInjector) Set(f Faults) {
 	f.RateLimitRate = clamp(f.RateLimitRate)
 	f.DropWebhookRate = clamp(f.DropWebhookRate)
 	f.DuplicateWebhookRate = clamp(f.DuplicateWebhookRate)
+	f.LoseCreateAnswerRate = clamp(f.LoseCreateAnswerRate)
 	if f.RetryAfter <= 0 {
 		f.RetryAfter = DefaultRetryAfter
 	}
@@ -95,6 +109,57 @@ func (fi *FaultInjector) Get() Faults {
 
 // Injected counts the API calls answered with an injected 429 or 5xx.
 func (fi *FaultInjector) Injected() int64 { return fi.injected.Load() }
+
+// LoseNextCreateAnswers makes the next n creates lose their answer,
+// whatever LoseCreateAnswerRate says (n <= 0 ends a pending count): the
+// deterministic form of the fault, for tests that need "the first create
+// is applied and its answer never arrives".
+func (fi *FaultInjector) LoseNextCreateAnswers(n int) {
+	fi.mu.Lock()
+	defer fi.mu.Unlock()
+	fi.loseNext = max(n, 0)
+}
+
+// AnswersLost counts the creates that took effect and whose answer
+// LoseAnswer dropped.
+func (fi *FaultInjector) AnswersLost() int64 { return fi.lost.Load() }
+
+// LoseAnswer is called by an emulator's create endpoint once the create
+// has taken effect (the object is stored, its webhooks are on their way)
+// and before it answers. When this create draws the lost-answer fault
+// (LoseNextCreateAnswers, else LoseCreateAnswerRate), LoseAnswer takes
+// over the connection and closes it without writing a byte, and returns
+// true: the endpoint must then write nothing. The client gets a transport
+// error (EOF or a reset connection), the ambiguous outcome of a real
+// provider whose answer is lost on the way back: the create happened, the
+// caller cannot know it. Otherwise it returns false and the endpoint
+// answers as usual.
+func (fi *FaultInjector) LoseAnswer(w http.ResponseWriter) bool {
+	if !fi.drawLoseAnswer() {
+		return false
+	}
+	fi.lost.Add(1)
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		// No connection to take (HTTP/2, a test's recorder): abort the
+		// response, which the server turns into a closed connection or a
+		// reset stream, still without an answer.
+		panic(http.ErrAbortHandler)
+	}
+	_ = conn.Close()
+	return true
+}
+
+// drawLoseAnswer decides whether one create loses its answer.
+func (fi *FaultInjector) drawLoseAnswer() bool {
+	fi.mu.Lock()
+	defer fi.mu.Unlock()
+	if fi.loseNext > 0 {
+		fi.loseNext--
+		return true
+	}
+	return fi.faults.LoseCreateAnswerRate > 0 && fi.rng.Float64() < fi.faults.LoseCreateAnswerRate
+}
 
 // apiFault draws the fault of one API call: the latency to add and the
 // status to answer instead of handling the call (0: handle it).
@@ -157,14 +222,21 @@ func (l *Logger) std() *log.Logger {
 // duration — never the query string or the body), applies the latency, and
 // answers an injected 429 (with Retry-After) or 500/502/503 before next
 // runs, so an injected fault never changes state, as a real rate limiter or
-// failing gateway in front of the provider would not. writeError writes the
-// body in the provider's own error format.
+// failing gateway in front of the provider would not. (The one fault after
+// the state changed, a create's lost answer, is the create endpoint's to
+// draw: see LoseAnswer.) writeError writes the body in the provider's own
+// error format.
 func API(next http.Handler, fi *FaultInjector, writeError ErrorWriter, logger *Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		defer func() {
-			logger.Printf("%s %s -> %d (%s)", r.Method, r.URL.Path, rec.status, time.Since(start).Round(time.Microsecond))
+			took := time.Since(start).Round(time.Microsecond)
+			if rec.hijacked {
+				logger.Printf("%s %s -> applied, connection closed without an answer (injected fault) (%s)", r.Method, r.URL.Path, took)
+				return
+			}
+			logger.Printf("%s %s -> %d (%s)", r.Method, r.URL.Path, rec.status, took)
 		}()
 		latency, fault, retryAfter := fi.apiFault()
 		if latency > 0 {
@@ -189,15 +261,24 @@ func API(next http.Handler, fi *FaultInjector, writeError ErrorWriter, logger *L
 	})
 }
 
-// statusRecorder remembers the status written, for the log line.
+// statusRecorder remembers the status written, or that the connection
+// was taken over to be closed without an answer, for the log line.
 type statusRecorder struct {
 	http.ResponseWriter
-	status int
+	status   int
+	hijacked bool
 }
 
 func (s *statusRecorder) WriteHeader(code int) {
 	s.status = code
 	s.ResponseWriter.WriteHeader(code)
+}
+
+// Hijack hands over the connection of the writer it wraps (see LoseAnswer).
+func (s *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, rw, err := http.NewResponseController(s.ResponseWriter).Hijack()
+	s.hijacked = err == nil
+	return conn, rw, err
 }
 
 // Server is a handler listening on a socket.

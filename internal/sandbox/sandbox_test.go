@@ -17,8 +17,8 @@ import (
 )
 
 func TestFaultInjectorSet(t *testing.T) {
-	fi := sandbox.NewFaultInjector(sandbox.Faults{ErrorRate: 2, RateLimitRate: -1, DropWebhookRate: 1.5, DuplicateWebhookRate: 0.25}, 1)
-	want := sandbox.Faults{ErrorRate: 1, DropWebhookRate: 1, DuplicateWebhookRate: 0.25, RetryAfter: sandbox.DefaultRetryAfter}
+	fi := sandbox.NewFaultInjector(sandbox.Faults{ErrorRate: 2, RateLimitRate: -1, DropWebhookRate: 1.5, DuplicateWebhookRate: 0.25, LoseCreateAnswerRate: 3}, 1)
+	want := sandbox.Faults{ErrorRate: 1, DropWebhookRate: 1, DuplicateWebhookRate: 0.25, LoseCreateAnswerRate: 1, RetryAfter: sandbox.DefaultRetryAfter}
 	if got := fi.Get(); got != want {
 		t.Errorf("Get() = %+v, want %+v", got, want)
 	}
@@ -262,4 +262,82 @@ func TestNilLogger(t *testing.T) {
 	}
 	var l *sandbox.Logger
 	l.Printf("discarded %d", 1) // must not panic
+}
+
+// TestLoseAnswer serves a create endpoint that applies its change and then
+// asks LoseAnswer: a lost answer is a transport error at the client after
+// the change was applied, and the log says so without the path's query.
+func TestLoseAnswer(t *testing.T) {
+	var (
+		applied atomic.Int32
+		fi      atomic.Pointer[sandbox.FaultInjector]
+	)
+	create := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		applied.Add(1)
+		if fi.Load().LoseAnswer(w) {
+			return
+		}
+		w.WriteHeader(http.StatusCreated)
+	})
+	post := func(url string) error {
+		resp, err := http.Post(url+"/v1/things?email=someone@example.test", "application/json", strings.NewReader(`{}`))
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusCreated {
+				t.Errorf("status %d", resp.StatusCode)
+			}
+		}
+		return err
+	}
+
+	t.Run("next n creates", func(t *testing.T) {
+		applied.Store(0)
+		url, injector, logs := serveAPI(t, sandbox.Faults{}, create)
+		fi.Store(injector)
+		injector.LoseNextCreateAnswers(2)
+		for i := range 3 {
+			err := post(url)
+			if lost := i < 2; lost != (err != nil) {
+				t.Fatalf("create %d: err %v, want lost %v", i+1, err, lost)
+			}
+		}
+		if applied.Load() != 3 || injector.AnswersLost() != 2 || injector.Injected() != 0 {
+			t.Errorf("%d applied, %d answers lost, %d injected before handling", applied.Load(), injector.AnswersLost(), injector.Injected())
+		}
+		out := logs.String()
+		if strings.Count(out, "POST /v1/things -> applied, connection closed without an answer (injected fault)") != 2 ||
+			strings.Count(out, "POST /v1/things -> 201") != 1 {
+			t.Errorf("log: %q", out)
+		}
+		if strings.Contains(out, "example.test") {
+			t.Errorf("log carries the query string: %q", out)
+		}
+	})
+
+	t.Run("rate", func(t *testing.T) {
+		for _, tc := range []struct {
+			rate     float64
+			wantLost int64
+		}{{0, 0}, {1, 5}} {
+			applied.Store(0)
+			url, injector, _ := serveAPI(t, sandbox.Faults{LoseCreateAnswerRate: tc.rate}, create)
+			fi.Store(injector)
+			for range 5 {
+				_ = post(url)
+			}
+			if applied.Load() != 5 || injector.AnswersLost() != tc.wantLost {
+				t.Errorf("rate %v: %d applied, %d answers lost, want 5 and %d", tc.rate, applied.Load(), injector.AnswersLost(), tc.wantLost)
+			}
+		}
+	})
+
+	t.Run("a zero count ends the switch", func(t *testing.T) {
+		url, injector, _ := serveAPI(t, sandbox.Faults{}, create)
+		fi.Store(injector)
+		injector.LoseNextCreateAnswers(3)
+		injector.LoseNextCreateAnswers(0)
+		if err := post(url); err != nil || injector.AnswersLost() != 0 {
+			t.Errorf("err %v, %d answers lost", err, injector.AnswersLost())
+		}
+	})
 }

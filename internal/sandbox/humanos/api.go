@@ -245,6 +245,11 @@ func (e *Emulator) create(w http.ResponseWriter, r *http.Request, apiKey, versio
 	if idem.key != "" {
 		e.idempotency[idem] = &storedCreate{at: now, body: body, response: out}
 	}
+	// Stored, and kept for replay under its key, before the answer is
+	// (perhaps) lost: a retry with the key gets this request back.
+	if e.faults.LoseAnswer(w) {
+		return
+	}
 	sandbox.WriteBody(w, http.StatusOK, out)
 }
 

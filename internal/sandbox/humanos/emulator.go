@@ -18,8 +18,8 @@
 // Beyond the API, the emulator simulates the subjects, who decide after
 // Options.DecideAfter (or through Decide); contact prefixes pick the
 // outcome (reject, failed KYC, a failed OTP first), so a test or a demo
-// chooses it with its input. Faults (latency, 5xx, 429, lost or duplicated
-// webhooks) and out-of-order delivery exercise the client's retry paths and
+// chooses it with its input. Faults (latency, 5xx, 429, a create whose
+// answer is lost, lost or duplicated webhooks) and out-of-order delivery exercise the client's retry paths and
 // the ingress's tolerance.
 //
 // The emulator never logs personal data or keys: log lines carry methods,
@@ -125,6 +125,7 @@ type Stats struct {
 	WebhooksDropped      int64 // webhooks not sent, by Faults.DropWebhookRate
 	WebhooksDuplicated   int64 // webhooks sent twice, by Faults.DuplicateWebhookRate
 	FaultsInjected       int64 // API calls answered with an injected 429 or 5xx
+	AnswersLost          int64 // creates applied whose answer was dropped (Faults.LoseCreateAnswerRate, LoseNextCreateAnswers)
 }
 
 type counters struct {
@@ -257,6 +258,11 @@ func (e *Emulator) Close() {
 // or webhook.
 func (e *Emulator) SetFaults(f sandbox.Faults) { e.faults.Set(f) }
 
+// LoseNextCreateAnswers makes the next n creates store the request (and
+// its Idempotency-Key's answer) and then close the connection without
+// answering; a replay of a stored answer is never lost.
+func (e *Emulator) LoseNextCreateAnswers(n int) { e.faults.LoseNextCreateAnswers(n) }
+
 // Stats returns a snapshot of the counters.
 func (e *Emulator) Stats() Stats {
 	c := &e.stats
@@ -275,6 +281,7 @@ func (e *Emulator) Stats() Stats {
 		WebhooksDropped:      w.Dropped,
 		WebhooksDuplicated:   w.Duplicated,
 		FaultsInjected:       e.faults.Injected(),
+		AnswersLost:          e.faults.AnswersLost(),
 	}
 }
 

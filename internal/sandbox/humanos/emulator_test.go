@@ -150,6 +150,13 @@ func start(t *testing.T, opts Options) (*Server, *client) {
 // authentication or add headers).
 func (c *client) do(method, path, body string, edits ...func(*http.Request)) response {
 	c.t.Helper()
+	resp, data := sandboxtest.Do(c.t, http.DefaultClient, c.request(method, path, body, edits...))
+	return response{resp.StatusCode, resp.Header, data}
+}
+
+// request is the call do sends.
+func (c *client) request(method, path, body string, edits ...func(*http.Request)) *http.Request {
+	c.t.Helper()
 	req, err := http.NewRequest(method, c.base+path, strings.NewReader(body))
 	if err != nil {
 		c.t.Fatal(err)
@@ -164,8 +171,7 @@ func (c *client) do(method, path, body string, edits ...func(*http.Request)) res
 	for _, edit := range edits {
 		edit(req)
 	}
-	resp, data := sandboxtest.Do(c.t, http.DefaultClient, req)
-	return response{resp.StatusCode, resp.Header, data}
+	return req
 }
 
 func header(name, value string) func(*http.Request) {
@@ -477,6 +483,34 @@ func TestIdempotency(t *testing.T) {
 	}
 	st := srv.Emulator.Stats()
 	if st.Creates != 3 || st.IdempotentReplays != 2 || st.IdempotencyConflicts != 1 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestLostCreateAnswer: a create drawing the lost-answer fault stores the
+// request and its Idempotency-Key's answer, then closes the connection
+// without an answer; the retry with the same key gets that request back,
+// and nothing else is created.
+func TestLostCreateAnswer(t *testing.T) {
+	srv, c := start(t, Options{})
+	body := createBody("CONTACT", "alice@example.com")
+	key := header("Idempotency-Key", "certflow-lost-answer")
+	srv.Emulator.LoseNextCreateAnswers(1)
+	// A connection of its own: Go's transport replays a request carrying
+	// an Idempotency-Key by itself when a reused connection fails, which
+	// would hide the lost answer from this test.
+	fresh := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	sandboxtest.NoAnswer(t, fresh, c.request(http.MethodPost, "/v1/request", body, key))
+	if st := srv.Emulator.Stats(); st.Creates != 1 || st.AnswersLost != 1 || st.FaultsInjected != 0 {
+		t.Fatalf("stats %+v, want the create applied and its answer lost", st)
+	}
+	retry := c.do(http.MethodPost, "/v1/request", body, key)
+	var got createResponse
+	retry.decode(t, http.StatusOK, &got)
+	if retry.header.Get("Idempotent-Replayed") != "true" || c.get(got.ID).ID != got.ID {
+		t.Errorf("retry: %s (replayed %q), want the request the lost answer carried", retry.body, retry.header.Get("Idempotent-Replayed"))
+	}
+	if st := srv.Emulator.Stats(); st.Creates != 1 || st.IdempotentReplays != 1 || st.AnswersLost != 1 {
 		t.Errorf("stats %+v", st)
 	}
 }

@@ -263,6 +263,9 @@ func (e *Emulator) create(w http.ResponseWriter, r *http.Request) {
 	v := it.view()
 	e.mu.Unlock()
 	e.stats.creates.Add(1)
+	if e.faults.LoseAnswer(w) {
+		return
+	}
 	writeJSON(w, http.StatusOK, v)
 }
 

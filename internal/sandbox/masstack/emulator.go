@@ -12,9 +12,9 @@
 //
 // Beyond the API, the emulator simulates the person being identified
 // (Options.StartAfter and CompleteAfter, or Complete and Reject) and the
-// passing of time (expiry, Expire, RevokeTokens). Faults (latency, 5xx, 429)
-// and a token endpoint outage can be injected at runtime to exercise retry
-// paths.
+// passing of time (expiry, Expire, RevokeTokens). Faults (latency, 5xx, 429,
+// a create whose answer is lost) and a token endpoint outage can be
+// injected at runtime to exercise retry paths.
 //
 // The emulator keeps no personal data: names and document numbers are read
 // to validate a create and then dropped, and log lines carry methods, paths
@@ -105,6 +105,7 @@ type Stats struct {
 	LastCancelReason string
 	Unauthorized     int64 // API calls answered 401
 	FaultsInjected   int64 // API calls answered with an injected 429 or 5xx
+	AnswersLost      int64 // creates applied whose answer was dropped (Faults.LoseCreateAnswerRate, LoseNextCreateAnswers)
 }
 
 type counters struct {
@@ -198,6 +199,10 @@ func (e *Emulator) Close() {
 // next call.
 func (e *Emulator) SetFaults(f sandbox.Faults) { e.faults.Set(f) }
 
+// LoseNextCreateAnswers makes the next n creates store the identification
+// and then close the connection without answering.
+func (e *Emulator) LoseNextCreateAnswers(n int) { e.faults.LoseNextCreateAnswers(n) }
+
 // SetTokenOutage starts (true) or ends (false) a token endpoint outage:
 // while it lasts the endpoint answers 503 and issues nothing.
 func (e *Emulator) SetTokenOutage(down bool) { e.tokenOutage.Store(down) }
@@ -225,6 +230,7 @@ func (e *Emulator) Stats() Stats {
 		LastCancelReason: reason,
 		Unauthorized:     c.unauthorized.Load(),
 		FaultsInjected:   e.faults.Injected(),
+		AnswersLost:      e.faults.AnswersLost(),
 	}
 }
 

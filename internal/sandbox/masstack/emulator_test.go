@@ -88,6 +88,13 @@ func (a answer) decode(t *testing.T, v any) {
 
 func (h *harness) do(method, url, bearer, contentType string, body []byte) answer {
 	h.t.Helper()
+	resp, data := sandboxtest.Do(h.t, http.DefaultClient, h.request(method, url, bearer, contentType, body))
+	return answer{resp.StatusCode, resp.Header, data}
+}
+
+// request is the call do sends.
+func (h *harness) request(method, url, bearer, contentType string, body []byte) *http.Request {
+	h.t.Helper()
 	req, err := http.NewRequest(method, url, bytes.NewReader(body))
 	if err != nil {
 		h.t.Fatal(err)
@@ -98,8 +105,7 @@ func (h *harness) do(method, url, bearer, contentType string, body []byte) answe
 	if bearer != "" {
 		req.Header.Set("Authorization", "Bearer "+bearer)
 	}
-	resp, data := sandboxtest.Do(h.t, http.DefaultClient, req)
-	return answer{resp.StatusCode, resp.Header, data}
+	return req
 }
 
 func (h *harness) exchange(form url.Values) answer {
@@ -608,6 +614,29 @@ func TestFaults(t *testing.T) {
 	h.createID(token, validCreate())
 	if st := h.srv.Emulator.Stats(); st.FaultsInjected != 2 || st.Creates != 1 {
 		t.Fatalf("stats %+v: injected faults must not change state", st)
+	}
+}
+
+// TestLostCreateAnswer: a create drawing the lost-answer fault stores the
+// identification (it expires like any other) and closes the connection
+// without an answer; the next create is answered as usual.
+func TestLostCreateAnswer(t *testing.T) {
+	h := start(t, Options{})
+	token := h.token()
+	h.srv.Emulator.LoseNextCreateAnswers(1)
+	body, err := json.Marshal(validCreate())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sandboxtest.NoAnswer(t, http.DefaultClient, h.request(http.MethodPost, h.collection(DefaultOrg), token, "application/json", body))
+	if st := h.srv.Emulator.Stats(); st.Creates != 1 || st.AnswersLost != 1 || st.FaultsInjected != 0 {
+		t.Fatalf("stats %+v, want the create applied and its answer lost", st)
+	}
+	if s, _ := h.srv.Emulator.Status(h.createID(token, validCreate())); s != StatusPending {
+		t.Errorf("next create: status %q", s)
+	}
+	if st := h.srv.Emulator.Stats(); st.Creates != 2 || st.AnswersLost != 1 {
+		t.Errorf("stats %+v", st)
 	}
 }
 

@@ -76,3 +76,15 @@ func Do(t testing.TB, client *http.Client, req *http.Request) (*http.Response, [
 	}
 	return resp, body
 }
+
+// NoAnswer sends req with client and fails t unless the exchange ends in a
+// transport error, no HTTP answer at all: what a client sees when an
+// emulator's create loses its answer (sandbox.FaultInjector.LoseAnswer).
+func NoAnswer(t testing.TB, client *http.Client, req *http.Request) {
+	t.Helper()
+	resp, err := client.Do(req)
+	if err == nil {
+		resp.Body.Close()
+		t.Fatalf("%s %s answered %d; want the connection closed without an answer", req.Method, req.URL.Path, resp.StatusCode)
+	}
+}

@@ -272,6 +272,9 @@ func (e *Emulator) createRequest(w http.ResponseWriter, r *http.Request, _ strin
 			return
 		}
 	}
+	if e.faults.LoseAnswer(w) {
+		return
+	}
 	writeJSON(w, http.StatusCreated, obj)
 }
 

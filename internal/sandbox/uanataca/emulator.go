@@ -15,8 +15,9 @@
 // Beyond the API, the emulator simulates the people involved: a RAO who
 // approves requests in the RA's web UI (Options.AutoApproveAfter or Approve)
 // and an applicant who completes the self-service generation page
-// (Options.IssueAfter or Complete). Faults (latency, 5xx, 429, lost or
-// duplicated webhooks) can be injected at runtime to exercise retry paths.
+// (Options.IssueAfter or Complete). Faults (latency, 5xx, 429, a create
+// whose answer is lost, lost or duplicated webhooks) can be injected at
+// runtime to exercise retry paths.
 //
 // The emulator never logs personal data: log lines carry methods, paths
 // (which hold only numeric ids), statuses and request pks.
@@ -152,6 +153,7 @@ type Stats struct {
 	WebhooksDropped    int64 // webhooks not sent because of DropWebhookRate
 	WebhooksDuplicated int64 // webhooks sent twice because of DuplicateWebhookRate
 	FaultsInjected     int64 // API calls answered with an injected 429 or 5xx
+	AnswersLost        int64 // creates applied whose answer was dropped (Faults.LoseCreateAnswerRate, LoseNextCreateAnswers)
 }
 
 type counters struct {
@@ -340,6 +342,11 @@ func newSecrets() string {
 // SetFaults replaces the injected faults; it takes effect on the next call.
 func (e *Emulator) SetFaults(f Faults) { e.faults.Set(f) }
 
+// LoseNextCreateAnswers makes the next n creates store the request (its
+// card used, its webhooks sent) and then close the connection without
+// answering.
+func (e *Emulator) LoseNextCreateAnswers(n int) { e.faults.LoseNextCreateAnswers(n) }
+
 // Stats returns a snapshot of the counters.
 func (e *Emulator) Stats() Stats {
 	c := &e.stats
@@ -355,6 +362,7 @@ func (e *Emulator) Stats() Stats {
 		WebhooksDropped:    w.Dropped,
 		WebhooksDuplicated: w.Duplicated,
 		FaultsInjected:     e.faults.Injected(),
+		AnswersLost:        e.faults.AnswersLost(),
 	}
 }
 

@@ -650,6 +650,34 @@ func TestFaults(t *testing.T) {
 	}
 }
 
+// TestLostCreateAnswer: a create drawing the lost-answer fault stores the
+// request (its card is used) and closes the connection without an answer;
+// the request is found by its scratchcard, and a second create on the card
+// is refused.
+func TestLostCreateAnswer(t *testing.T) {
+	srv, c := start(t, Options{})
+	sn := c.firstUnused("121").SN
+	srv.Emulator.LoseNextCreateAnswers(1)
+	if r, err := c.send(http.MethodPost, "requests/", createBody(sn, nil)); err == nil {
+		t.Fatalf("create answered %d %s; want the connection closed without an answer", r.status, r.body)
+	}
+	if st := srv.Emulator.Stats(); st.Creates != 1 || st.AnswersLost != 1 || st.FaultsInjected != 0 {
+		t.Fatalf("stats %+v, want the create applied and its answer lost", st)
+	}
+	var page struct {
+		Count   int             `json:"count"`
+		Results []requestObject `json:"results"`
+	}
+	c.do(http.MethodGet, "requests/?scratchcard="+sn, nil).decode(t, &page)
+	if page.Count != 1 || page.Results[0].Scratchcard != sn || page.Results[0].Status != StatusCreated {
+		t.Fatalf("requests on the card: %+v", page)
+	}
+	c.do(http.MethodPost, "requests/", createBody(sn, nil)).errorBody(t, http.StatusInternalServerError)
+	if st := srv.Emulator.Stats(); st.Creates != 1 || st.InvalidScratchcard != 1 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
 func TestWebhookDelivery(t *testing.T) {
 	t.Run("retried until acknowledged", func(t *testing.T) {
 		rc := newReceiver(t, func(call int) bool { return call <= 2 })

@@ -124,6 +124,9 @@ func (e *Emulator) create(w http.ResponseWriter, r *http.Request) {
 	obj := render(e.addLocked(r.Host))
 	e.mu.Unlock()
 	e.log.Printf("registration %s created", obj.ID)
+	if e.faults.LoseAnswer(w) {
+		return
+	}
 	writeJSON(w, http.StatusOK, obj)
 }
 

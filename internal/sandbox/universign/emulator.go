@@ -15,7 +15,8 @@
 // Beyond the API, the emulator simulates the applicant, who completes an
 // open registration (Options.CompleteAfter or Complete), and the 7-day
 // lifetime of a session (Options.ExpireAfter or Expire). Faults (latency,
-// 5xx, 429) can be injected at runtime to exercise retry paths.
+// 5xx, 429, a create whose answer is lost) can be injected at runtime to
+// exercise retry paths.
 //
 // The emulator never logs personal data or API keys: log lines carry
 // methods, paths (which hold only registration ids), statuses and ids.
@@ -82,6 +83,7 @@ type Stats struct {
 	Failed         int64 // open → failed, by Fail
 	Expired        int64 // open → expired, by timer or Expire
 	FaultsInjected int64 // API calls answered with an injected 429 or 5xx
+	AnswersLost    int64 // creates applied whose answer was dropped (Faults.LoseCreateAnswerRate, LoseNextCreateAnswers)
 }
 
 type counters struct {
@@ -153,6 +155,10 @@ func (e *Emulator) Close() {
 // SetFaults replaces the injected faults; it takes effect on the next call.
 func (e *Emulator) SetFaults(f sandbox.Faults) { e.faults.Set(f) }
 
+// LoseNextCreateAnswers makes the next n creates register the session and
+// then close the connection without answering.
+func (e *Emulator) LoseNextCreateAnswers(n int) { e.faults.LoseNextCreateAnswers(n) }
+
 // Stats returns a snapshot of the counters.
 func (e *Emulator) Stats() Stats {
 	c := &e.stats
@@ -163,6 +169,7 @@ func (e *Emulator) Stats() Stats {
 		Failed:         c.failed.Load(),
 		Expired:        c.expired.Load(),
 		FaultsInjected: e.faults.Injected(),
+		AnswersLost:    e.faults.AnswersLost(),
 	}
 }
 

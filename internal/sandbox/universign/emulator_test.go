@@ -74,6 +74,13 @@ func start(t *testing.T, opts Options) (*Server, *client) {
 // as JSON.
 func (c *client) do(method, path string, body any) response {
 	c.t.Helper()
+	resp, data := sandboxtest.Do(c.t, http.DefaultClient, c.request(method, path, body))
+	return response{resp.StatusCode, resp.Header, data}
+}
+
+// request is the call do sends.
+func (c *client) request(method, path string, body any) *http.Request {
+	c.t.Helper()
 	var rd io.Reader
 	var contentType string
 	switch b := body.(type) {
@@ -93,8 +100,7 @@ func (c *client) do(method, path string, body any) response {
 	if c.auth != nil {
 		c.auth(req)
 	}
-	resp, data := sandboxtest.Do(c.t, http.DefaultClient, req)
-	return response{resp.StatusCode, resp.Header, data}
+	return req
 }
 
 func validForm() url.Values {
@@ -389,6 +395,24 @@ func TestFaults(t *testing.T) {
 	c.do(http.MethodDelete, "/v1/registrations/"+id, nil)
 	if s, _ := srv.Emulator.State(id); s != StateOpen {
 		t.Errorf("a faulted cancel left the registration %s", s)
+	}
+}
+
+// TestLostCreateAnswer: a create drawing the lost-answer fault registers
+// the session and closes the connection without an answer; the next
+// create is answered as usual.
+func TestLostCreateAnswer(t *testing.T) {
+	srv, c := start(t, Options{})
+	srv.Emulator.LoseNextCreateAnswers(1)
+	sandboxtest.NoAnswer(t, http.DefaultClient, c.request(http.MethodPost, "/v1/registrations", validForm()))
+	if st := srv.Emulator.Stats(); st.Creates != 1 || st.AnswersLost != 1 || st.FaultsInjected != 0 {
+		t.Fatalf("stats %+v, want the create applied and its answer lost", st)
+	}
+	if s, ok := srv.Emulator.State(c.create().ID); !ok || s != StateOpen {
+		t.Errorf("next create: %q, %v", s, ok)
+	}
+	if st := srv.Emulator.Stats(); st.Creates != 2 || st.AnswersLost != 1 {
+		t.Errorf("stats %+v", st)
 	}
 }
 
