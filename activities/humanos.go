@@ -2,7 +2,6 @@ package activities
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/certflow/certflow/internal/provider/humanos"
 )
@@ -45,9 +44,7 @@ func (a *Humanos) GetHumanosRequest(ctx context.Context, id string) (humanos.Req
 // AwaitHumanosRequest returns the request once it is over; until then its
 // retry policy polls (the fallback for lost webhooks).
 func (a *Humanos) AwaitHumanosRequest(ctx context.Context, id string) (humanos.Request, error) {
-	return pollUntilFinal(func() (humanos.Request, error) { return a.GetHumanosRequest(ctx, id) },
-		func(r humanos.Request) bool { return r.Outcome() != humanos.OutcomePending },
-		func(humanos.Request) string { return fmt.Sprintf("request %s has credentials to decide", id) })
+	return pollUntilFinal("request "+id, func() (humanos.Request, error) { return a.GetHumanosRequest(ctx, id) }, JudgeHumanos)
 }
 
 // CancelHumanosRequest cancels the request (irreversibly) and returns its

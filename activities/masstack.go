@@ -2,7 +2,6 @@ package activities
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/certflow/certflow/internal/provider/masstack"
 )
@@ -39,9 +38,7 @@ func (a *MasStack) GetMasStackIdentification(ctx context.Context, id string) (ma
 // AwaitMasStackIdentification returns the identification once its status
 // is final; until then its retry policy polls.
 func (a *MasStack) AwaitMasStackIdentification(ctx context.Context, id string) (masstack.Identification, error) {
-	return pollUntilFinal(func() (masstack.Identification, error) { return a.GetMasStackIdentification(ctx, id) },
-		func(r masstack.Identification) bool { return masstack.OutcomeOf(r.Status) != masstack.OutcomePending },
-		func(r masstack.Identification) string { return fmt.Sprintf("identification %s is %s", id, r.Status) })
+	return pollUntilFinal("identification "+id, func() (masstack.Identification, error) { return a.GetMasStackIdentification(ctx, id) }, JudgeMasStack)
 }
 
 // CancelIdentificationInput names the identification and why it is

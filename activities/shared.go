@@ -1,15 +1,15 @@
 package activities
 
 // pollUntilFinal reads a provider's state once and answers the polling
-// retry loop: the state when it is final, else a benign retryable
+// retry loop: the state when its verdict is final, else a benign retryable
 // ProviderNotFinal error that schedules the next poll.
-func pollUntilFinal[S any](read func() (S, error), final func(S) bool, describe func(S) string) (S, error) {
+func pollUntilFinal[S any](what string, read func() (S, error), judge func(S) Verdict) (S, error) {
 	s, err := read()
 	if err != nil {
 		return s, err
 	}
-	if !final(s) {
-		return s, notFinal(describe(s))
+	if v := judge(s); !v.Final() {
+		return s, notFinal(what + " is " + v.Status)
 	}
 	return s, nil
 }

@@ -136,9 +136,7 @@ func (a *Uanataca) GetUanatacaRequest(ctx context.Context, pk int64) (uanataca.R
 // retry policy then does the waiting between polls, which adds nothing to
 // workflow history however long the wait.
 func (a *Uanataca) AwaitUanatacaRequest(ctx context.Context, pk int64) (uanataca.Request, error) {
-	return pollUntilFinal(func() (uanataca.Request, error) { return a.GetUanatacaRequest(ctx, pk) },
-		func(r uanataca.Request) bool { return uanataca.OutcomeOf(r.Status) != uanataca.OutcomePending },
-		func(r uanataca.Request) string { return fmt.Sprintf("request %d is %s", pk, r.Status) })
+	return pollUntilFinal(fmt.Sprintf("request %d", pk), func() (uanataca.Request, error) { return a.GetUanatacaRequest(ctx, pk) }, JudgeUanataca)
 }
 
 // CancelUanatacaRequest cancels the request and returns its final state. A

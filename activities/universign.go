@@ -2,7 +2,6 @@ package activities
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/certflow/certflow/internal/provider/universign"
 )
@@ -38,11 +37,7 @@ func (a *Universign) GetUniversignRegistration(ctx context.Context, id string) (
 // AwaitUniversignRegistration returns the registration once its state is
 // final; until then its retry policy polls.
 func (a *Universign) AwaitUniversignRegistration(ctx context.Context, id string) (universign.Registration, error) {
-	return pollUntilFinal(func() (universign.Registration, error) { return a.GetUniversignRegistration(ctx, id) },
-		func(r universign.Registration) bool {
-			return universign.OutcomeOf(r.State) != universign.OutcomePending
-		},
-		func(r universign.Registration) string { return fmt.Sprintf("registration %s is %s", id, r.State) })
+	return pollUntilFinal("registration "+id, func() (universign.Registration, error) { return a.GetUniversignRegistration(ctx, id) }, JudgeUniversign)
 }
 
 // CancelUniversignRegistration cancels the registration and returns its

@@ -99,100 +99,150 @@ func humanosIdempotencyKey(info *workflow.Info) string {
 // whatever the order, and repeats are applied once. On its deadline or on
 // cancellation it cancels the request at Humanos.
 func HumanosRequest(ctx workflow.Context, in HumanosRequestInput) (*HumanosRequestResult, error) {
+	h, err := setupHumanos(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	return h.run(ctx)
+}
+
+// humanosRequest is one request's lifecycle.
+type humanosRequest struct {
+	in    HumanosRequestInput
+	t     *tracker
+	hints *inbox[HumanosWebhook]
+	// req is the request as created.
+	req humanos.Request
+	hu  *activities.Humanos
+	// subject indexes the status query's subjects by contact.
+	subject map[string]int
+	// heard holds the webhook events already received, so a repeated
+	// delivery counts once.
+	heard map[string]bool
+}
+
+// setupHumanos registers the status query and starts recording hints.
+func setupHumanos(ctx workflow.Context, in HumanosRequestInput) (*humanosRequest, error) {
 	t, err := newTracker(ctx, ProviderHumanos)
 	if err != nil {
 		return nil, err
 	}
-	if err := in.validate(); err != nil {
-		t.stage(StageFailed)
+	h := &humanosRequest{in: in, t: t, subject: map[string]int{}, heard: map[string]bool{}}
+	h.hints = listen(ctx, h.heardWebhook)
+	return h, nil
+}
+
+func (h *humanosRequest) run(ctx workflow.Context) (*HumanosRequestResult, error) {
+	if err := h.in.validate(); err != nil {
+		h.t.stage(StageFailed)
 		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidInput, nil)
 	}
-	deadline := workflow.Now(ctx).Add(in.Timeout.or(humanosDefaultTimeout))
-	t.deadline(deadline)
+	deadline := workflow.Now(ctx).Add(h.in.Timeout.or(humanosDefaultTimeout))
+	h.t.deadline(deadline)
 
 	info := workflow.GetInfo(ctx)
-	in.Request.InternalID = info.WorkflowExecution.ID
-	var hu *activities.Humanos
-	t.stage(StageCreating)
-	var req humanos.Request
-	create := activities.CreateHumanosInput{Request: in.Request, IdempotencyKey: humanosIdempotencyKey(info)}
-	if err := createOnce(ctx, "Create the request at Humanos (once, by idempotency key)", hu.CreateHumanosRequest, create, &req); err != nil {
-		t.stage(StageFailed)
+	h.in.Request.InternalID = info.WorkflowExecution.ID
+	h.t.stage(StageCreating)
+	create := activities.CreateHumanosInput{Request: h.in.Request, IdempotencyKey: humanosIdempotencyKey(info)}
+	if err := createUninterrupted(ctx, "Create the request at Humanos (once, by idempotency key)", h.hu.CreateHumanosRequest, create, &h.req); err != nil {
+		h.t.stage(StageFailed)
 		return nil, err
 	}
-	t.ref(req.ID)
-	subjects := newHumanosSubjects(t, req)
+	h.t.ref(h.req.ID)
+	h.listSubjects()
 
-	final, err := follow(ctx, t, lifecycle[humanos.Request, HumanosWebhook]{
-		provider: ProviderHumanos,
-		ref:      "request " + req.ID,
-		wait: func() wait[humanos.Request, HumanosWebhook] {
-			w := pollingWait(t, polling[humanos.Request]{
-				what:     "request " + req.ID + " at humanos",
-				deadline: deadline,
-				first:    in.PollInterval.or(humanosDefaultPoll),
-				every:    in.PollInterval.or(humanosDefaultPoll),
-				await:    hu.AwaitHumanosRequest,
-				get:      hu.GetHumanosRequest,
-				arg:      req.ID,
-				final:    func(r humanos.Request) bool { return r.Outcome() != humanos.OutcomePending },
-				status:   humanosStatus,
-			}, HumanosWebhook.key)
-			w.onHint = subjects.hint
-			observe := w.observe
-			w.observe = func(r humanos.Request) { observe(r); subjects.observe(r) }
-			return w
-		}(),
-		cancel: func(ctx workflow.Context) (r humanos.Request, err error) {
-			err = workflow.ExecuteActivity(ctx, hu.CancelHumanosRequest, req.ID).Get(ctx, &r)
-			return r, err
-		},
-		judge:    judgeHumanos,
-		failType: ErrTypeRejectedBySubject,
-		details:  func(r humanos.Request) any { return humanosResult(r) },
-	})
+	every := h.in.PollInterval.or(humanosDefaultPoll)
+	req := request{
+		provider: ProviderHumanos, ref: "request " + h.req.ID, failType: ErrTypeRejectedBySubject,
+		deadline: deadline, firstPoll: every, pollEvery: every,
+	}
+	final, verdict, end, err := newWait(h.t, h, req, h.hints, h.req).follow(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return humanosResult(final), nil
+	res := humanosResult(h.req.ID, final, verdict)
+	if err := conclude(h.t, req, verdict, end, res); err != nil {
+		return nil, err
+	}
+	return res, nil
 }
 
-// humanosStatus summarises a request's progress as the status query's
-// provider_status: decided credentials over all, or the final outcome.
-func humanosStatus(r humanos.Request) string {
-	switch r.Outcome() {
-	case humanos.OutcomeAccepted:
-		return "ACCEPTED"
-	case humanos.OutcomeRejected:
-		return "REJECTED"
-	case humanos.OutcomeKYCFailed:
-		return "KYC_FAILED"
-	case humanos.OutcomeCanceled:
-		return "CANCELED"
-	case humanos.OutcomeExpired:
-		return "EXPIRED"
-	}
-	return "PENDING"
+func (h *humanosRequest) poll(ctx workflow.Context) workflow.Future {
+	return workflow.ExecuteActivity(ctx, h.hu.AwaitHumanosRequest, h.req.ID)
 }
 
-// judgeHumanos maps a request to its lifecycle outcome.
-func judgeHumanos(r humanos.Request) (outcome, string) {
-	switch r.Outcome() {
-	case humanos.OutcomeAccepted:
-		return outcomeSucceeded, humanosStatus(r)
-	case humanos.OutcomeRejected, humanos.OutcomeKYCFailed:
-		return outcomeFailedAtProvider, humanosStatus(r)
-	case humanos.OutcomeCanceled:
-		return outcomeCancelledAtProvider, humanosStatus(r)
-	case humanos.OutcomeExpired:
-		return outcomeExpiredAtProvider, humanosStatus(r)
+func (h *humanosRequest) read(ctx workflow.Context) workflow.Future {
+	return workflow.ExecuteActivity(ctx, h.hu.GetHumanosRequest, h.req.ID)
+}
+
+func (h *humanosRequest) cancel(ctx workflow.Context) workflow.Future {
+	return workflow.ExecuteActivity(ctx, h.hu.CancelHumanosRequest, h.req.ID)
+}
+
+func (h *humanosRequest) judge(r humanos.Request) activities.Verdict {
+	return activities.JudgeHumanos(r)
+}
+
+// shows reports whether the request shows the decision or identity result
+// a webhook announced. An OTP failure is nothing a read could show: it is
+// counted on arrival and never read for.
+func (h *humanosRequest) shows(r humanos.Request, w HumanosWebhook) bool {
+	switch w.EventType {
+	case "otp.failed":
+		return true
+	case "identity":
+		for _, s := range r.Subjects {
+			if s.Contact == w.Contact {
+				return s.IdentityStatus != "" && s.IdentityStatus != humanos.IdentityPending
+			}
+		}
+	case "credential":
+		for _, c := range r.Credentials {
+			for _, d := range c.Decisions {
+				if c.ID == w.CredentialID && d.Contact == w.Contact && d.Accepted == (w.Action == "accept") {
+					return true
+				}
+			}
+		}
 	}
-	return outcomePending, humanosStatus(r)
+	return false
+}
+
+// listSubjects puts every subject's link and code in the status query.
+func (h *humanosRequest) listSubjects() {
+	for i, s := range h.req.Subjects {
+		h.subject[s.Contact] = i
+		h.t.s.Subjects = append(h.t.s.Subjects, SubjectStatus{Contact: s.Contact, Link: s.Link, Code: s.Code})
+	}
+	h.t.touch()
+}
+
+// heardWebhook counts OTP failures, which only webhooks report, once per
+// event however often it is delivered.
+func (h *humanosRequest) heardWebhook(w HumanosWebhook) {
+	if h.heard[w.key()] {
+		return
+	}
+	h.heard[w.key()] = true
+	if i, ok := h.subject[w.Contact]; ok && w.EventType == "otp.failed" {
+		h.t.s.Subjects[i].OTPFailures++
+		h.t.touch()
+	}
+}
+
+// observe copies each subject's identity status from a read.
+func (h *humanosRequest) observe(r humanos.Request) {
+	for _, s := range r.Subjects {
+		if i, ok := h.subject[s.Contact]; ok {
+			h.t.s.Subjects[i].IdentityStatus = s.IdentityStatus
+		}
+	}
+	h.t.touch()
 }
 
 // humanosResult lists every subject's decision on every credential.
-func humanosResult(r humanos.Request) *HumanosRequestResult {
-	res := &HumanosRequestResult{ID: r.ID, Outcome: humanosStatus(r), Decisions: []HumanosDecision{}}
+func humanosResult(id string, r humanos.Request, v activities.Verdict) *HumanosRequestResult {
+	res := &HumanosRequestResult{ID: id, Outcome: v.Status, Decisions: []HumanosDecision{}}
 	for _, c := range r.Credentials {
 		for _, s := range r.Subjects {
 			d := HumanosDecision{Contact: s.Contact, CredentialID: c.ID, Credential: c.Name, Decision: "undecided"}
@@ -205,38 +255,4 @@ func humanosResult(r humanos.Request) *HumanosRequestResult {
 		}
 	}
 	return res
-}
-
-// humanosSubjects keeps the status query's per-subject entries current.
-type humanosSubjects struct {
-	t     *tracker
-	index map[string]int
-}
-
-func newHumanosSubjects(t *tracker, created humanos.Request) *humanosSubjects {
-	h := &humanosSubjects{t: t, index: map[string]int{}}
-	for i, s := range created.Subjects {
-		h.index[s.Contact] = i
-		t.s.Subjects = append(t.s.Subjects, SubjectStatus{Contact: s.Contact, Link: s.Link, Code: s.Code})
-	}
-	t.touch()
-	return h
-}
-
-// hint counts OTP failures, which only webhooks report.
-func (h *humanosSubjects) hint(w HumanosWebhook) {
-	if i, ok := h.index[w.Contact]; ok && w.EventType == "otp.failed" {
-		h.t.s.Subjects[i].OTPFailures++
-		h.t.touch()
-	}
-}
-
-// observe copies each subject's identity status from a read.
-func (h *humanosSubjects) observe(r humanos.Request) {
-	for _, s := range r.Subjects {
-		if i, ok := h.index[s.Contact]; ok {
-			h.t.s.Subjects[i].IdentityStatus = s.IdentityStatus
-		}
-	}
-	h.t.touch()
 }

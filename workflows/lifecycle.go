@@ -1,109 +1,310 @@
 package workflows
 
 import (
+	"errors"
 	"fmt"
+	"slices"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/certflow/certflow/activities"
 )
 
-// outcome is what a provider's state means for a lifecycle. Each provider
-// maps its own states to it in one function (its lifecycle's judge).
-type outcome int
+// This file is the part every provider lifecycle shares once its request
+// exists at the provider: the wait for the request's outcome, the
+// compensation that cancels it when the wait ends without one, and the
+// conclusion. A provider plugs in by implementing followed once; its own
+// file tells the rest of its story (validate, create, follow, conclude).
+
+// followed is a request that exists at its provider, as the shared wait
+// and compensation see it. S is the provider's state as its activities
+// read it, H the webhook hint the ingress signals.
+type followed[S, H any] interface {
+	// poll starts the polling activity, which completes only once the
+	// state is final: its retry policy does the waiting, so a long wait
+	// adds nothing to history.
+	poll(ctx workflow.Context) workflow.Future
+	// read starts one authoritative read of the state.
+	read(ctx workflow.Context) workflow.Future
+	// cancel starts the cancel at the provider, which completes with the
+	// state the object ends in.
+	cancel(ctx workflow.Context) workflow.Future
+	// judge says what a state means (the provider's activities.JudgeX,
+	// which its polling activity uses too).
+	judge(S) activities.Verdict
+	// shows reports whether a state shows what a hint announced. Only
+	// such a hint is spent without a read: a forged or early hint that no
+	// read confirmed never hides the genuine one that follows.
+	shows(S, H) bool
+}
+
+// observer is implemented by a followed request that keeps more of each
+// state read than its status (Humanos: every subject's progress).
+type observer[S any] interface {
+	observe(S)
+}
+
+// request names a followed request in messages and activity summaries and
+// says how its wait runs.
+type request struct {
+	// provider and ref name the request: "masstack", "identification 6f1c…".
+	provider, ref string
+	// failType is the error type of a request the provider ended
+	// unsuccessfully (OutcomeFailed).
+	failType string
+	deadline time.Time
+	// firstPoll and pollEvery space the polls: the first after firstPoll,
+	// then backing off (doubling) to one every pollEvery.
+	firstPoll, pollEvery time.Duration
+}
+
+func (r request) String() string { return r.ref + " at " + r.provider }
+
+// waitEnd says why a wait returned.
+type waitEnd int
 
 const (
-	// outcomePending: not final; keep waiting.
-	outcomePending outcome = iota
-	// outcomeSucceeded: the provider did what was asked.
-	outcomeSucceeded
-	// outcomeCancelledAtProvider: cancelled at the provider.
-	outcomeCancelledAtProvider
-	// outcomeFailedAtProvider: the provider ended it unsuccessfully
-	// (rejected, failed identification).
-	outcomeFailedAtProvider
-	// outcomeExpiredAtProvider: the provider's own validity ran out.
-	outcomeExpiredAtProvider
+	// endFinal: the provider reached a final state.
+	endFinal waitEnd = iota
+	// endDeadline: the lifecycle's deadline passed first.
+	endDeadline
+	// endCancelled: the workflow was cancelled.
+	endCancelled
 )
 
-// lifecycle is the part of every provider lifecycle that follows the
-// creation of the provider's request: optional preparation, the wait, the
-// compensation and the conclusion. S is the provider's state, H its
-// webhook hint.
-type lifecycle[S, H any] struct {
-	// provider and ref name the request in messages ("uanataca",
-	// "request 46000").
-	provider, ref string
-	// prepare runs before the wait (e.g. uploading documents); nil skips.
-	prepare func(ctx workflow.Context) error
-	wait    wait[S, H]
-	// cancel cancels at the provider and returns the final state; it must
-	// treat "already gone or final" as success (activities do).
-	cancel func(ctx workflow.Context) (S, error)
-	// judge maps a state to its outcome and the provider's status text.
-	judge func(S) (outcome, string)
-	// failType is the error type of outcomeFailedAtProvider.
-	failType string
-	// details is the result attached to the workflow's failure.
-	details func(S) any
+// inbox holds the webhook hints a workflow has received and not yet
+// spent. One coroutine does nothing but receive them, from the workflow's
+// start, so a hint is recorded whatever the workflow is doing; the wait
+// loop spends them.
+type inbox[H any] struct {
+	pending []H
 }
 
-// follow runs a lifecycle once the provider's request exists. The request
-// never stays behind unattended: if the wait ends by deadline or
-// cancellation, or a step fails, follow cancels it at the provider first,
-// then reports. It returns the final state and the workflow's error for it
-// (nil when the provider succeeded).
-func follow[S, H any](ctx workflow.Context, t *tracker, l lifecycle[S, H]) (S, error) {
-	var final S
-	end := endFinal
-	var err error
-	if ctx.Err() != nil {
-		end = endCancelled
-	} else if l.prepare != nil {
-		if err = l.prepare(ctx); err != nil && isCancellation(ctx, err) {
-			end, err = endCancelled, nil
+// listen starts recording the workflow's webhook hints; heard, when not
+// nil, is told each one as it arrives (it must only record).
+func listen[H any](ctx workflow.Context, heard func(H)) *inbox[H] {
+	in := &inbox[H]{}
+	hints := workflow.GetSignalChannel(ctx, SignalWebhook)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		for {
+			var h H
+			hints.Receive(ctx, &h)
+			if heard != nil {
+				heard(h)
+			}
+			in.pending = append(in.pending, h)
 		}
-	}
-	if err == nil && end == endFinal {
-		t.stage(StageAwaiting)
-		final, end, err = awaitFinal(ctx, l.wait)
+	})
+	return in
+}
+
+// take returns the pending hints and empties the inbox.
+func (in *inbox[H]) take() []H {
+	taken := in.pending
+	in.pending = nil
+	return taken
+}
+
+// wait follows one request to its outcome. Callbacks and coroutines only
+// record into it (a state read, the poll's end, the deadline); the loop in
+// follow acts on what they recorded. So a deadline or a cancellation is
+// acted on within one workflow task, whatever a provider call is doing.
+type wait[S, H any] struct {
+	p     followed[S, H]
+	req   request
+	t     *tracker
+	hints *inbox[H]
+	// last is the latest state known (the create's answer at first) and
+	// verdict its judgement.
+	last    S
+	verdict activities.Verdict
+	// reading is true while a read is in flight: at most one at a time,
+	// which covers every hint pending when it started.
+	reading        bool
+	deadlinePassed bool
+	// failed is the polling's failure, which ends the wait.
+	failed error
+}
+
+func newWait[S, H any](t *tracker, p followed[S, H], req request, hints *inbox[H], created S) *wait[S, H] {
+	w := &wait[S, H]{p: p, req: req, t: t, hints: hints}
+	w.saw(created)
+	return w
+}
+
+// follow runs the request's lifecycle from the wait on. The request never
+// stays behind unattended: when the wait ends by deadline, cancellation or
+// failure, follow cancels it at the provider first. It returns the final
+// state, its verdict, how the wait ended, and the failure that ended it.
+func (w *wait[S, H]) follow(ctx workflow.Context) (S, activities.Verdict, waitEnd, error) {
+	end := endCancelled
+	var err error
+	if ctx.Err() == nil {
+		w.t.stage(StageAwaiting)
+		end, err = w.await(ctx)
 	}
 	if err != nil {
-		if _, cerr := compensate(ctx, t, l.ref+" at "+l.provider, l.cancel); cerr != nil {
-			workflow.GetLogger(ctx).Error("cancelling at the provider after a failure failed; cancel it there by hand",
-				"provider", l.provider, "ref", l.ref, "error", cerr)
-		}
-		t.stage(StageFailed)
-		return final, err
+		w.abandon(ctx)
+		return w.last, w.verdict, end, err
 	}
-	if end != endFinal {
-		if final, err = compensate(ctx, t, l.ref+" at "+l.provider, l.cancel); err != nil {
-			t.stage(StageFailed)
-			return final, fmt.Errorf("cancelling %s at %s failed; cancel it there by hand: %w", l.ref, l.provider, err)
+	if end != endFinal && !w.verdict.Final() {
+		final, verdict, cerr := compensate(ctx, w.t, w.p, w.req)
+		if cerr != nil {
+			w.t.stage(StageFailed)
+			return w.last, w.verdict, end, fmt.Errorf("cancelling %s failed; cancel it there by hand: %w", w.req, cerr)
 		}
-		_, status := l.judge(final)
-		t.providerStatus(status)
+		w.last, w.verdict = final, verdict
+		w.t.providerStatus(verdict.Status)
 	}
-	return final, conclude(t, l, final, end)
+	return w.last, w.verdict, end, nil
 }
 
-// conclude turns the final state and the way the wait ended into the
-// workflow's error. A provider success wins even over a deadline or a
+// await waits until the provider's state is final, learned from a read
+// that a webhook hint triggered or from the polling activity; or until the
+// deadline passes or the workflow is cancelled. A hint is never trusted:
+// it only triggers an authoritative read, so a forged or stale webhook
+// cannot end the wait with a state the provider does not hold.
+func (w *wait[S, H]) await(ctx workflow.Context) (waitEnd, error) {
+	pollCtx, stopPolling := workflow.WithCancel(ctx)
+	defer stopPolling()
+	timerCtx, stopTimer := workflow.WithCancel(ctx)
+	defer stopTimer()
+	readCtx, stopReading := workflow.WithCancel(ctx)
+	defer stopReading()
+
+	polling := w.p.poll(summarize(withPolling(pollCtx, w.req.firstPoll, w.req.pollEvery, w.req.deadline), "Poll "+w.req.String()+" until final"))
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		var s S
+		w.polled(ctx, s, polling.Get(ctx, &s))
+	})
+	deadline := workflow.NewTimer(timerCtx, w.req.deadline.Sub(workflow.Now(ctx)))
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		w.deadlinePassed = deadline.Get(ctx, nil) == nil
+	})
+
+	for {
+		err := workflow.Await(ctx, func() bool {
+			return w.verdict.Final() || w.failed != nil || w.deadlinePassed || (!w.reading && len(w.hints.pending) > 0)
+		})
+		switch {
+		case err != nil:
+			return endCancelled, nil
+		case w.failed != nil:
+			return endFinal, w.failed
+		case w.verdict.Final():
+			return endFinal, nil
+		case w.deadlinePassed:
+			return endDeadline, nil
+		}
+		w.readFor(readCtx, w.hints.take())
+	}
+}
+
+// readFor starts one read for hints, unless the latest state already shows
+// all they announce.
+func (w *wait[S, H]) readFor(ctx workflow.Context, hints []H) {
+	if !slices.ContainsFunc(hints, func(h H) bool { return !w.p.shows(w.last, h) }) {
+		workflow.GetLogger(ctx).Debug("webhook already shown by the last read; no read", "hints", len(hints))
+		return
+	}
+	w.reading = true
+	read := w.p.read(summarize(withCalls(ctx), "Re-read "+w.req.String()+" after a webhook"))
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		defer func() { w.reading = false }()
+		var s S
+		switch err := read.Get(ctx, &s); {
+		case err == nil:
+			w.saw(s)
+		case isGone(err):
+			w.gone()
+		case !temporal.IsCanceledError(err):
+			// The polling activity still catches the change.
+			workflow.GetLogger(ctx).Warn("could not re-read provider state after a webhook", "error", err)
+		}
+	})
+}
+
+// polled records the end of the polling activity.
+func (w *wait[S, H]) polled(ctx workflow.Context, s S, err error) {
+	switch {
+	case err == nil:
+		w.saw(s)
+	case isGone(err):
+		w.gone()
+	case temporal.IsCanceledError(err):
+		// The wait ended (or the workflow was cancelled): nothing to record.
+	case pollingExhausted(err):
+		// The next poll would fall after the deadline: the deadline
+		// timer and webhooks decide from here.
+		workflow.GetLogger(ctx).Info("polling ended before the deadline; waiting for a webhook or the deadline")
+	default:
+		w.failed = err
+	}
+}
+
+// saw records a state read.
+func (w *wait[S, H]) saw(s S) {
+	w.last, w.verdict = s, w.p.judge(s)
+	w.t.providerStatus(w.verdict.Status)
+	if o, ok := w.p.(observer[S]); ok {
+		o.observe(s)
+	}
+}
+
+// gone records that the provider no longer knows the request.
+func (w *wait[S, H]) gone() {
+	w.verdict = activities.Gone
+	w.t.providerStatus(w.verdict.Status)
+}
+
+// abandon cancels the request at the provider after a failure that ends
+// the lifecycle, so it is not left behind; the failure is what the
+// workflow reports, so a cancel that fails too is only logged.
+func (w *wait[S, H]) abandon(ctx workflow.Context) {
+	if _, _, err := compensate(ctx, w.t, w.p, w.req); err != nil {
+		workflow.GetLogger(ctx).Error("cancelling at the provider after a failure failed; cancel it there by hand",
+			"provider", w.req.provider, "ref", w.req.ref, "error", err)
+	}
+	w.t.stage(StageFailed)
+}
+
+// compensate cancels the request at the provider in a context that
+// survives the workflow's own cancellation, and returns the state it ends
+// in and its verdict. A request the provider no longer knows is gone, a
+// final state: there is nothing left to cancel.
+func compensate[S, H any](ctx workflow.Context, t *tracker, p followed[S, H], req request) (S, activities.Verdict, error) {
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	t.stage(StageCancellingAtProvider)
+	var s S
+	err := p.cancel(summarize(withCalls(dctx), "Cancel "+req.String())).Get(dctx, &s)
+	switch {
+	case isGone(err):
+		return s, activities.Gone, nil
+	case err != nil:
+		return s, activities.Verdict{}, err
+	}
+	return s, p.judge(s), nil
+}
+
+// conclude turns a lifecycle's final verdict and the way its wait ended
+// into the workflow's error, with details (the result) attached, and sets
+// the final stage. A provider success wins even over a deadline or a
 // cancellation (the cancel found it already done).
-func conclude[S, H any](t *tracker, l lifecycle[S, H], final S, end waitEnd) error {
-	oc, status := l.judge(final)
-	details := l.details(final)
-	switch oc {
-	case outcomeSucceeded:
+func conclude(t *tracker, req request, v activities.Verdict, end waitEnd, details any) error {
+	switch v.Outcome {
+	case activities.OutcomeSucceeded:
 		t.stage(StageCompleted)
 		return nil
-	case outcomeFailedAtProvider:
+	case activities.OutcomeFailed:
 		t.stage(StageFailed)
 		return temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("%s ended %s at %s", l.ref, status, l.provider), l.failType, nil, details)
-	case outcomeExpiredAtProvider:
+			fmt.Sprintf("%s ended %s at %s", req.ref, v.Status, req.provider), req.failType, nil, details)
+	case activities.OutcomeExpired:
 		t.stage(StageExpired)
 		return temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("%s expired at %s before it was completed (status %s)", l.ref, l.provider, status), ErrTypeExpiredAtProvider, nil, details)
+			fmt.Sprintf("%s expired before it was completed (status %s)", req, v.Status), ErrTypeExpiredAtProvider, nil, details)
 	}
 	switch end {
 	case endCancelled:
@@ -112,18 +313,123 @@ func conclude[S, H any](t *tracker, l lifecycle[S, H], final S, end waitEnd) err
 	case endDeadline:
 		t.stage(StageExpired)
 		return temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("%s was not completed before the workflow's deadline; it was cancelled at %s (status %s)", l.ref, l.provider, status),
+			fmt.Sprintf("%s was not completed before the workflow's deadline; it was cancelled at %s (status %s)", req.ref, req.provider, v.Status),
 			ErrTypeDeadlineExceeded, nil, details)
 	}
 	t.stage(StageFailed)
+	if v.Outcome == activities.OutcomeGone {
+		return temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("%s no longer exists at %s", req.ref, req.provider), ErrTypeRequestCancelled, nil, details)
+	}
 	return temporal.NewNonRetryableApplicationError(
-		fmt.Sprintf("%s was cancelled at %s (status %s)", l.ref, l.provider, status), ErrTypeRequestCancelled, nil, details)
+		fmt.Sprintf("%s was cancelled at %s (status %s)", req.ref, req.provider, v.Status), ErrTypeRequestCancelled, nil, details)
 }
 
-// createOnce runs a provider create activity so that a cancellation
-// arriving meanwhile cannot interrupt it: once sent, the create must finish,
-// so the workflow learns the provider's id and can cancel what it created.
-func createOnce(ctx workflow.Context, summary string, activity, arg, result any) error {
+// createUninterrupted runs a provider create activity so that a
+// cancellation arriving meanwhile cannot interrupt it: once sent, the
+// create must finish, so the workflow learns the provider's id and can
+// cancel what it created.
+func createUninterrupted(ctx workflow.Context, summary string, activity, arg, result any) error {
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	return workflow.ExecuteActivity(summarize(withCalls(dctx), summary), activity, arg).Get(dctx, result)
+}
+
+// StatusHint is the webhook signal of providers that send no webhook of
+// their own: anything (an operator, a future webhook) may signal that the
+// status may have changed, which triggers one authoritative read.
+type StatusHint struct {
+	Status string `json:"status,omitempty"`
+}
+
+// showsStatus reports whether status is the one a hint announced.
+func showsStatus(status string, hinted string) bool {
+	return hinted != "" && status == hinted
+}
+
+// Activity options shared by every lifecycle.
+const (
+	// callTimeout bounds one provider call attempt.
+	callTimeout = time.Minute
+	// callPersistence is how long a provider call keeps being retried
+	// through outages before the lifecycle fails.
+	callPersistence = 24 * time.Hour
+	// firstPoll is how soon a polled-only provider (no webhooks) is first
+	// polled: a person who acts at once is noticed within minutes, and the
+	// polls back off from there to the configured interval.
+	firstPoll = time.Minute
+)
+
+// withCalls sets the options for ordinary provider calls: retried with
+// backoff through 5xx and outages for callPersistence; 4xx errors are
+// non-retryable at the source (activities.mapError).
+func withCalls(ctx workflow.Context) workflow.Context {
+	const maxInterval = 5 * time.Minute
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout:    callTimeout,
+		ScheduleToCloseTimeout: callPersistence,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    time.Second,
+			BackoffCoefficient: 2,
+			MaximumInterval:    maxInterval,
+			// More attempts than callPersistence can hold, stated rather
+			// than left unlimited, so the SDK's test environment (which
+			// caps unlimited retries at 10) retries as a real server does.
+			MaximumAttempts: int32(callPersistence/maxInterval) + 16,
+		},
+	})
+}
+
+// withPolling sets the options of a polling activity: each retry is one
+// poll, first after `first`, then backing off (doubling) to one every
+// `every`, until the deadline (plus a margin, so the workflow's own
+// deadline timer decides first). first == every polls at a fixed interval.
+func withPolling(ctx workflow.Context, first, every time.Duration, deadline time.Time) workflow.Context {
+	first = min(first, every)
+	backoff := 2.0
+	if first == every {
+		backoff = 1
+	}
+	window := deadline.Sub(workflow.Now(ctx)) + time.Hour
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout:    callTimeout,
+		ScheduleToCloseTimeout: window,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    first,
+			BackoffCoefficient: backoff,
+			MaximumInterval:    every,
+			// More attempts than the window can hold, stated rather than
+			// left "unlimited", so the SDK's test environment (which caps
+			// unlimited retries) polls exactly as a real server does.
+			MaximumAttempts: int32(min(int64(window/first)+2, 1<<31-1)),
+		},
+	})
+}
+
+// summarize names the next activity for the Web UI's timeline, so an
+// operator reads the lifecycle without opening each event.
+func summarize(ctx workflow.Context, summary string) workflow.Context {
+	opts := workflow.GetActivityOptions(ctx)
+	opts.Summary = summary
+	return workflow.WithActivityOptions(ctx, opts)
+}
+
+// pollingExhausted reports whether the polling activity gave up only
+// because its time ran out while the state was still not final.
+func pollingExhausted(err error) bool {
+	var appErr *temporal.ApplicationError
+	var timeoutErr *temporal.TimeoutError
+	return (errors.As(err, &appErr) && appErr.Type() == activities.ErrTypeNotFinal) || errors.As(err, &timeoutErr)
+}
+
+// isGone reports whether a read or cancel failed because the provider no
+// longer knows the object: a 404 for an object certflow created.
+func isGone(err error) bool {
+	var appErr *temporal.ApplicationError
+	return errors.As(err, &appErr) && appErr.Type() == activities.ErrTypeNotFound
+}
+
+// isCancellation reports whether err is the workflow's own cancellation.
+func isCancellation(ctx workflow.Context, err error) bool {
+	var ce *temporal.CanceledError
+	return ctx.Err() != nil && (errors.As(err, &ce) || errors.Is(err, workflow.ErrCanceled))
 }

@@ -70,77 +70,86 @@ func (in MasStackIdentificationInput) timeout() time.Duration {
 // link through the status query (action_url), and follows it to its final
 // status. On its deadline or on cancellation it cancels the identification
 // at MasStack with a reason; a cancel answered 409 (already final) or 404
-// (already gone) is not a failure: the final status is read and reported.
+// (already gone) is not a failure: the final status is reported.
 func MasStackIdentification(ctx workflow.Context, in MasStackIdentificationInput) (*MasStackIdentificationResult, error) {
+	m, err := setupMasStack(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	return m.run(ctx)
+}
+
+// masstackIdentification is one identification's lifecycle.
+type masstackIdentification struct {
+	in    MasStackIdentificationInput
+	t     *tracker
+	hints *inbox[StatusHint]
+	// idn is the identification as created.
+	idn masstack.Identification
+	ms  *activities.MasStack
+}
+
+// setupMasStack registers the status query and starts recording hints.
+func setupMasStack(ctx workflow.Context, in MasStackIdentificationInput) (*masstackIdentification, error) {
 	t, err := newTracker(ctx, ProviderMasStack)
 	if err != nil {
 		return nil, err
 	}
-	if err := in.validate(); err != nil {
-		t.stage(StageFailed)
+	return &masstackIdentification{in: in, t: t, hints: listen[StatusHint](ctx, nil)}, nil
+}
+
+func (m *masstackIdentification) run(ctx workflow.Context) (*MasStackIdentificationResult, error) {
+	if err := m.in.validate(); err != nil {
+		m.t.stage(StageFailed)
 		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidInput, nil)
 	}
-	deadline := workflow.Now(ctx).Add(in.timeout())
-	t.deadline(deadline)
-	reason := in.CancelReason
-	if reason == "" {
-		reason = masstackDefaultReason
-	}
+	deadline := workflow.Now(ctx).Add(m.in.timeout())
+	m.t.deadline(deadline)
 
-	var ms *activities.MasStack
-	t.stage(StageCreating)
-	var idn masstack.Identification
-	if err := createOnce(ctx, "Create the identification at MasStack", ms.CreateMasStackIdentification, in.Identification, &idn); err != nil {
-		t.stage(StageFailed)
+	m.t.stage(StageCreating)
+	if err := createUninterrupted(ctx, "Create the identification at MasStack", m.ms.CreateMasStackIdentification, m.in.Identification, &m.idn); err != nil {
+		m.t.stage(StageFailed)
 		return nil, err
 	}
-	t.ref(idn.ID)
-	t.actionURL(idn.URL)
-	t.providerStatus(idn.Status)
+	m.t.ref(m.idn.ID)
+	m.t.actionURL(m.idn.URL)
 
-	result := func(r masstack.Identification) *MasStackIdentificationResult {
-		return &MasStackIdentificationResult{ID: idn.ID, Status: r.Status, URL: idn.URL}
+	req := request{
+		provider: ProviderMasStack, ref: "identification " + m.idn.ID, failType: ErrTypeIdentificationRejected,
+		deadline: deadline, firstPoll: firstPoll, pollEvery: m.in.PollInterval.or(masstackDefaultPoll),
 	}
-	final, err := follow(ctx, t, lifecycle[masstack.Identification, StatusHint]{
-		provider: ProviderMasStack,
-		ref:      "identification " + idn.ID,
-		wait: pollingWait(t, polling[masstack.Identification]{
-			what:     "identification " + idn.ID + " at masstack",
-			deadline: deadline,
-			first:    firstPoll,
-			every:    in.PollInterval.or(masstackDefaultPoll),
-			await:    ms.AwaitMasStackIdentification,
-			get:      ms.GetMasStackIdentification,
-			arg:      idn.ID,
-			final:    func(r masstack.Identification) bool { return masstack.OutcomeOf(r.Status) != masstack.OutcomePending },
-			status:   func(r masstack.Identification) string { return r.Status },
-		}, StatusHint.key),
-		cancel: func(ctx workflow.Context) (r masstack.Identification, err error) {
-			in := activities.CancelIdentificationInput{ID: idn.ID, Reason: reason}
-			err = workflow.ExecuteActivity(ctx, ms.CancelMasStackIdentification, in).Get(ctx, &r)
-			return r, err
-		},
-		judge:    judgeMasStack,
-		failType: ErrTypeIdentificationRejected,
-		details:  func(r masstack.Identification) any { return result(r) },
-	})
+	_, verdict, end, err := newWait(m.t, m, req, m.hints, m.idn).follow(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return result(final), nil
+	res := &MasStackIdentificationResult{ID: m.idn.ID, Status: verdict.Status, URL: m.idn.URL}
+	if err := conclude(m.t, req, verdict, end, res); err != nil {
+		return nil, err
+	}
+	return res, nil
 }
 
-// judgeMasStack maps an identification status to its lifecycle outcome.
-func judgeMasStack(r masstack.Identification) (outcome, string) {
-	switch masstack.OutcomeOf(r.Status) {
-	case masstack.OutcomeCompleted:
-		return outcomeSucceeded, r.Status
-	case masstack.OutcomeCancelled:
-		return outcomeCancelledAtProvider, r.Status
-	case masstack.OutcomeRejected:
-		return outcomeFailedAtProvider, r.Status
-	case masstack.OutcomeExpired:
-		return outcomeExpiredAtProvider, r.Status
+func (m *masstackIdentification) poll(ctx workflow.Context) workflow.Future {
+	return workflow.ExecuteActivity(ctx, m.ms.AwaitMasStackIdentification, m.idn.ID)
+}
+
+func (m *masstackIdentification) read(ctx workflow.Context) workflow.Future {
+	return workflow.ExecuteActivity(ctx, m.ms.GetMasStackIdentification, m.idn.ID)
+}
+
+// cancel records a reason at MasStack: the caller's, or certflow's default.
+func (m *masstackIdentification) cancel(ctx workflow.Context) workflow.Future {
+	reason := m.in.CancelReason
+	if reason == "" {
+		reason = masstackDefaultReason
 	}
-	return outcomePending, r.Status
+	return workflow.ExecuteActivity(ctx, m.ms.CancelMasStackIdentification, activities.CancelIdentificationInput{ID: m.idn.ID, Reason: reason})
+}
+
+func (m *masstackIdentification) judge(s masstack.Identification) activities.Verdict {
+	return activities.JudgeMasStack(s)
+}
+
+func (m *masstackIdentification) shows(s masstack.Identification, h StatusHint) bool {
+	return showsStatus(s.Status, h.Status)
 }

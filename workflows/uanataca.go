@@ -104,76 +104,93 @@ func (in UanatacaIssuanceInput) validate() error {
 // failure after the request exists, it cancels the request at Uanataca, so
 // no request is left behind unattended.
 func UanatacaIssuance(ctx workflow.Context, in UanatacaIssuanceInput) (*UanatacaIssuanceResult, error) {
+	u, err := setupUanataca(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	return u.run(ctx)
+}
+
+// uanatacaIssuance is one issuance's lifecycle.
+type uanatacaIssuance struct {
+	in    UanatacaIssuanceInput
+	t     *tracker
+	hints *inbox[UanatacaWebhook]
+	// res is the result as far as it is known: the request as created,
+	// then whether certflow approved it.
+	res *UanatacaIssuanceResult
+	ua  *activities.Uanataca
+}
+
+// setupUanataca registers the status query and starts recording hints.
+func setupUanataca(ctx workflow.Context, in UanatacaIssuanceInput) (*uanatacaIssuance, error) {
 	t, err := newTracker(ctx, ProviderUanataca)
 	if err != nil {
 		return nil, err
 	}
-	if err := in.validate(); err != nil {
-		t.stage(StageFailed)
-		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidInput, nil)
-	}
-	deadline := workflow.Now(ctx).Add(in.Timeout.or(uanatacaDefaultTimeout))
-	t.deadline(deadline)
-
-	req, err := createUanatacaRequest(ctx, t, in.Request)
-	if err != nil {
-		t.stage(StageFailed)
-		return nil, err
-	}
-	res := &UanatacaIssuanceResult{
-		PK: req.PK, Profile: req.Profile, Scratchcard: string(req.Scratchcard),
-		RegistrationAuthority: in.Request.RegistrationAuthority,
-	}
-	t.ref(strconv.FormatInt(req.PK, 10))
-	t.providerStatus(req.Status)
-
-	var ua *activities.Uanataca
-	result := func(r uanataca.Request) *UanatacaIssuanceResult {
-		res.Status, res.CertificateSet = r.Status, r.CertificateSet
-		return res
-	}
-	final, err := follow(ctx, t, lifecycle[uanataca.Request, UanatacaWebhook]{
-		provider: ProviderUanataca,
-		ref:      fmt.Sprintf("request %d", req.PK),
-		prepare: func(ctx workflow.Context) error {
-			return submitUanatacaDocuments(ctx, t, in.Documents, res)
-		},
-		wait: pollingWait(t, polling[uanataca.Request]{
-			what:     fmt.Sprintf("request %d at uanataca", req.PK),
-			deadline: deadline,
-			first:    in.PollInterval.or(uanatacaDefaultPoll),
-			every:    in.PollInterval.or(uanatacaDefaultPoll),
-			await:    ua.AwaitUanatacaRequest,
-			get:      ua.GetUanatacaRequest,
-			arg:      req.PK,
-			final:    func(r uanataca.Request) bool { return uanataca.OutcomeOf(r.Status) != uanataca.OutcomePending },
-			status:   func(r uanataca.Request) string { return r.Status },
-		}, func(h UanatacaWebhook) string { return h.Status }),
-		cancel: func(ctx workflow.Context) (r uanataca.Request, err error) {
-			err = workflow.ExecuteActivity(ctx, ua.CancelUanatacaRequest, req.PK).Get(ctx, &r)
-			return r, err
-		},
-		judge:    judgeUanataca,
-		failType: ErrTypeVideoIDFailed,
-		details:  func(r uanataca.Request) any { return result(r) },
-	})
-	if err != nil {
-		return nil, err
-	}
-	return result(final), nil
+	return &uanatacaIssuance{in: in, t: t, hints: listen[UanatacaWebhook](ctx, nil)}, nil
 }
 
-// judgeUanataca maps a request status to its lifecycle outcome.
-func judgeUanataca(r uanataca.Request) (outcome, string) {
-	switch uanataca.OutcomeOf(r.Status) {
-	case uanataca.OutcomeIssued:
-		return outcomeSucceeded, r.Status
-	case uanataca.OutcomeCancelled:
-		return outcomeCancelledAtProvider, r.Status
-	case uanataca.OutcomeVideoFailed:
-		return outcomeFailedAtProvider, r.Status
+func (u *uanatacaIssuance) run(ctx workflow.Context) (*UanatacaIssuanceResult, error) {
+	if err := u.in.validate(); err != nil {
+		u.t.stage(StageFailed)
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidInput, nil)
 	}
-	return outcomePending, r.Status
+	deadline := workflow.Now(ctx).Add(u.in.Timeout.or(uanatacaDefaultTimeout))
+	u.t.deadline(deadline)
+
+	created, err := createUanatacaRequest(ctx, u.t, u.in.Request)
+	if err != nil {
+		u.t.stage(StageFailed)
+		return nil, err
+	}
+	u.res = &UanatacaIssuanceResult{
+		PK: created.PK, Profile: created.Profile, Scratchcard: string(created.Scratchcard),
+		RegistrationAuthority: u.in.Request.RegistrationAuthority,
+	}
+	u.t.ref(strconv.FormatInt(created.PK, 10))
+
+	every := u.in.PollInterval.or(uanatacaDefaultPoll)
+	req := request{
+		provider: ProviderUanataca, ref: fmt.Sprintf("request %d", created.PK), failType: ErrTypeVideoIDFailed,
+		deadline: deadline, firstPoll: every, pollEvery: every,
+	}
+	w := newWait(u.t, u, req, u.hints, created)
+	if err := u.submitDocuments(ctx); err != nil && !isCancellation(ctx, err) {
+		w.abandon(ctx)
+		return nil, err
+	}
+	// A cancellation during the documents is seen by follow, which
+	// cancels the request at the RA.
+	final, verdict, end, err := w.follow(ctx)
+	if err != nil {
+		return nil, err
+	}
+	u.res.Status, u.res.CertificateSet = verdict.Status, final.CertificateSet
+	if err := conclude(u.t, req, verdict, end, u.res); err != nil {
+		return nil, err
+	}
+	return u.res, nil
+}
+
+func (u *uanatacaIssuance) poll(ctx workflow.Context) workflow.Future {
+	return workflow.ExecuteActivity(ctx, u.ua.AwaitUanatacaRequest, u.res.PK)
+}
+
+func (u *uanatacaIssuance) read(ctx workflow.Context) workflow.Future {
+	return workflow.ExecuteActivity(ctx, u.ua.GetUanatacaRequest, u.res.PK)
+}
+
+func (u *uanatacaIssuance) cancel(ctx workflow.Context) workflow.Future {
+	return workflow.ExecuteActivity(ctx, u.ua.CancelUanatacaRequest, u.res.PK)
+}
+
+func (u *uanatacaIssuance) judge(r uanataca.Request) activities.Verdict {
+	return activities.JudgeUanataca(r)
+}
+
+func (u *uanatacaIssuance) shows(r uanataca.Request, h UanatacaWebhook) bool {
+	return showsStatus(r.Status, h.Status)
 }
 
 // createUanatacaRequest gets a card from the RA's allocator and creates
@@ -204,7 +221,7 @@ func createUanatacaRequest(ctx workflow.Context, t *tracker, body uanataca.Creat
 		t.stage(StageCreating)
 		body.Scratchcard = sn
 		var req uanataca.Request
-		lastErr = createOnce(ctx, "Create the request at Uanataca with scratchcard "+sn, ua.CreateUanatacaRequest, body, &req)
+		lastErr = createUninterrupted(ctx, "Create the request at Uanataca with scratchcard "+sn, ua.CreateUanatacaRequest, body, &req)
 		var appErr *temporal.ApplicationError
 		if errors.As(lastErr, &appErr) && appErr.Type() == activities.ErrTypeScratchcardUsed {
 			workflow.GetLogger(ctx).Warn("scratchcard taken outside certflow; asking for another", "scratchcard", sn)
@@ -233,25 +250,24 @@ func reportCard(ctx workflow.Context, ra string, r CardReport) {
 	}
 }
 
-// submitUanatacaDocuments uploads the documents and asks for approval.
-func submitUanatacaDocuments(ctx workflow.Context, t *tracker, docs []uanataca.Document, res *UanatacaIssuanceResult) error {
-	if len(docs) == 0 {
+// submitDocuments uploads the documents and asks for approval.
+func (u *uanatacaIssuance) submitDocuments(ctx workflow.Context) error {
+	if len(u.in.Documents) == 0 {
 		return nil
 	}
-	var ua *activities.Uanataca
-	t.stage(StageSubmittingDocuments)
-	for _, d := range docs {
-		if err := workflow.ExecuteActivity(summarize(withCalls(ctx), "Upload "+d.Type), ua.UploadUanatacaDocument, res.PK, d).Get(ctx, nil); err != nil {
+	u.t.stage(StageSubmittingDocuments)
+	for _, d := range u.in.Documents {
+		if err := workflow.ExecuteActivity(summarize(withCalls(ctx), "Upload "+d.Type), u.ua.UploadUanatacaDocument, u.res.PK, d).Get(ctx, nil); err != nil {
 			return err
 		}
 	}
 	var approval activities.ApproveResult
-	if err := workflow.ExecuteActivity(summarize(withCalls(ctx), "Approve the request (RAO)"), ua.ApproveUanatacaRequest, res.PK).Get(ctx, &approval); err != nil {
+	if err := workflow.ExecuteActivity(summarize(withCalls(ctx), "Approve the request (RAO)"), u.ua.ApproveUanatacaRequest, u.res.PK).Get(ctx, &approval); err != nil {
 		return err
 	}
-	res.Approved = approval.Approved
+	u.res.Approved = approval.Approved
 	if approval.Approved {
-		t.providerStatus(approval.Request.Status)
+		u.t.providerStatus(approval.Request.Status)
 	}
 	return nil
 }

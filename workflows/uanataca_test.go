@@ -29,6 +29,8 @@ type scripted struct {
 	mu    sync.Mutex
 	calls map[string]int
 	errs  map[string][]error
+	// down holds the error of an operation that fails until restored.
+	down map[string]error
 }
 
 // call counts op and returns its next scripted error; the caller holds mu.
@@ -37,6 +39,9 @@ func (s *scripted) call(op string) error {
 		s.calls = map[string]int{}
 	}
 	s.calls[op]++
+	if err := s.down[op]; err != nil {
+		return err
+	}
 	if q := s.errs[op]; len(q) > 0 {
 		s.errs[op] = q[1:]
 		return q[0]
@@ -51,6 +56,16 @@ func (s *scripted) script(op string, errs ...error) {
 		s.errs = map[string][]error{}
 	}
 	s.errs[op] = append(s.errs[op], errs...)
+}
+
+// fail makes every call of op fail with err, until fail(op, nil).
+func (s *scripted) fail(op string, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.down == nil {
+		s.down = map[string]error{}
+	}
+	s.down[op] = err
 }
 
 func (s *scripted) count(op string) int {
@@ -422,7 +437,7 @@ func TestUanatacaProviderErrors(t *testing.T) {
 		wantGap time.Duration
 	}{
 		{name: "5xx retried", op: "create", errs: []error{unavailable, unavailable}, wantCalls: 3},
-		{name: "transport error retried", op: "get", errs: []error{errors.New("dial tcp: connection refused")}, wantCalls: 3},
+		{name: "transport error retried", op: "create", errs: []error{errors.New("dial tcp: connection refused")}, wantCalls: 2},
 		{name: "4xx not retried", op: "create", errs: []error{&provider.Error{Provider: "uanataca", StatusCode: http.StatusBadRequest, Message: "Missing field"}},
 			wantCalls: 1, wantErr: activities.ErrTypeBadRequest},
 		{name: "401 not retried", op: "create", errs: []error{&provider.Error{Provider: "uanataca", StatusCode: http.StatusUnauthorized}},

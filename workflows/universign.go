@@ -54,74 +54,81 @@ func (in UniversignRegistrationInput) validate() error {
 // completed, canceled, failed or expired. On its own deadline or on
 // cancellation it cancels the registration at Universign.
 func UniversignRegistration(ctx workflow.Context, in UniversignRegistrationInput) (*UniversignRegistrationResult, error) {
+	u, err := setupUniversign(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	return u.run(ctx)
+}
+
+// universignRegistration is one registration's lifecycle.
+type universignRegistration struct {
+	in    UniversignRegistrationInput
+	t     *tracker
+	hints *inbox[StatusHint]
+	// reg is the registration as created.
+	reg universign.Registration
+	us  *activities.Universign
+}
+
+// setupUniversign registers the status query and starts recording hints.
+func setupUniversign(ctx workflow.Context, in UniversignRegistrationInput) (*universignRegistration, error) {
 	t, err := newTracker(ctx, ProviderUniversign)
 	if err != nil {
 		return nil, err
 	}
-	if err := in.validate(); err != nil {
-		t.stage(StageFailed)
+	return &universignRegistration{in: in, t: t, hints: listen[StatusHint](ctx, nil)}, nil
+}
+
+func (u *universignRegistration) run(ctx workflow.Context) (*UniversignRegistrationResult, error) {
+	if err := u.in.validate(); err != nil {
+		u.t.stage(StageFailed)
 		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidInput, nil)
 	}
-	deadline := workflow.Now(ctx).Add(in.Timeout.or(universignDefaultTimeout))
-	t.deadline(deadline)
+	deadline := workflow.Now(ctx).Add(u.in.Timeout.or(universignDefaultTimeout))
+	u.t.deadline(deadline)
 
-	var us *activities.Universign
-	t.stage(StageCreating)
-	var reg universign.Registration
-	if err := createOnce(ctx, "Create the registration at Universign", us.CreateUniversignRegistration, in.Registration, &reg); err != nil {
-		t.stage(StageFailed)
+	u.t.stage(StageCreating)
+	if err := createUninterrupted(ctx, "Create the registration at Universign", u.us.CreateUniversignRegistration, u.in.Registration, &u.reg); err != nil {
+		u.t.stage(StageFailed)
 		return nil, err
 	}
-	t.ref(reg.ID)
-	t.actionURL(reg.URL)
-	t.providerStatus(reg.State)
+	u.t.ref(u.reg.ID)
+	u.t.actionURL(u.reg.URL)
 
-	result := func(r universign.Registration) *UniversignRegistrationResult {
-		return &UniversignRegistrationResult{ID: reg.ID, State: r.State, URL: reg.URL}
+	req := request{
+		provider: ProviderUniversign, ref: "registration " + u.reg.ID, failType: ErrTypeRegistrationFailed,
+		deadline: deadline, firstPoll: firstPoll, pollEvery: u.in.PollInterval.or(universignDefaultPoll),
 	}
-	final, err := follow(ctx, t, lifecycle[universign.Registration, StatusHint]{
-		provider: ProviderUniversign,
-		ref:      "registration " + reg.ID,
-		wait: pollingWait(t, polling[universign.Registration]{
-			what:     "registration " + reg.ID + " at universign",
-			deadline: deadline,
-			first:    firstPoll,
-			every:    in.PollInterval.or(universignDefaultPoll),
-			await:    us.AwaitUniversignRegistration,
-			get:      us.GetUniversignRegistration,
-			arg:      reg.ID,
-			final: func(r universign.Registration) bool {
-				return universign.OutcomeOf(r.State) != universign.OutcomePending
-			},
-			status: func(r universign.Registration) string { return r.State },
-		}, StatusHint.key),
-		cancel: func(ctx workflow.Context) (r universign.Registration, err error) {
-			err = workflow.ExecuteActivity(ctx, us.CancelUniversignRegistration, reg.ID).Get(ctx, &r)
-			return r, err
-		},
-		judge:    judgeUniversign,
-		failType: ErrTypeRegistrationFailed,
-		details:  func(r universign.Registration) any { return result(r) },
-	})
+	_, verdict, end, err := newWait(u.t, u, req, u.hints, u.reg).follow(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return result(final), nil
+	res := &UniversignRegistrationResult{ID: u.reg.ID, State: verdict.Status, URL: u.reg.URL}
+	if err := conclude(u.t, req, verdict, end, res); err != nil {
+		return nil, err
+	}
+	return res, nil
 }
 
-// judgeUniversign maps a registration state to its lifecycle outcome.
-func judgeUniversign(r universign.Registration) (outcome, string) {
-	switch universign.OutcomeOf(r.State) {
-	case universign.OutcomeCompleted:
-		return outcomeSucceeded, r.State
-	case universign.OutcomeCanceled:
-		return outcomeCancelledAtProvider, r.State
-	case universign.OutcomeFailed:
-		return outcomeFailedAtProvider, r.State
-	case universign.OutcomeExpired:
-		return outcomeExpiredAtProvider, r.State
-	}
-	return outcomePending, r.State
+func (u *universignRegistration) poll(ctx workflow.Context) workflow.Future {
+	return workflow.ExecuteActivity(ctx, u.us.AwaitUniversignRegistration, u.reg.ID)
+}
+
+func (u *universignRegistration) read(ctx workflow.Context) workflow.Future {
+	return workflow.ExecuteActivity(ctx, u.us.GetUniversignRegistration, u.reg.ID)
+}
+
+func (u *universignRegistration) cancel(ctx workflow.Context) workflow.Future {
+	return workflow.ExecuteActivity(ctx, u.us.CancelUniversignRegistration, u.reg.ID)
+}
+
+func (u *universignRegistration) judge(s universign.Registration) activities.Verdict {
+	return activities.JudgeUniversign(s)
+}
+
+func (u *universignRegistration) shows(s universign.Registration, h StatusHint) bool {
+	return showsStatus(s.State, h.Status)
 }
 
 // validateInput joins a provider request's validation with the bounds of

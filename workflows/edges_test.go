@@ -1,0 +1,153 @@
+package workflows
+
+import (
+	"errors"
+	"net/http"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/internal/provider"
+	"github.com/certflow/certflow/internal/provider/uanataca"
+)
+
+// The tests in this file hold the lifecycle core's promises at the edges:
+// a provider down for hours, a forged webhook, a cancel that finds nothing.
+
+// A webhook arrives, then the RA's reads fail for ten hours: the re-read
+// it triggers retries all that time. The deadline passing meanwhile is acted
+// on at once: the request is cancelled at the deadline, not when the
+// re-read gives up.
+func TestDeadlineActedOnWhileReReadRetries(t *testing.T) {
+	env := newIssuanceEnv(t, nil)
+	in := validIssuance()
+	in.Timeout = Duration(3 * time.Hour)
+	in.PollInterval = Duration(24 * time.Hour)
+	env.RegisterDelayedCallback(func() {
+		env.ra.fail("get", &provider.Error{Provider: "uanataca", Operation: "get_request", StatusCode: http.StatusServiceUnavailable})
+		env.SignalWorkflow(SignalWebhook, UanatacaWebhook{PK: 46761, Status: uanataca.StatusEnrollReady})
+	}, time.Hour)
+	env.RegisterDelayedCallback(func() { env.ra.fail("get", nil) }, 10*time.Hour)
+	env.ExecuteWorkflow(UanatacaIssuance, in)
+
+	_, err := env.issuance(t)
+	if errorType(err) != ErrTypeDeadlineExceeded {
+		t.Fatalf("error = %v, want %s", err, ErrTypeDeadlineExceeded)
+	}
+	start := env.started["AllocateScratchcard"][0]
+	cancels := env.started["CancelUanatacaRequest"]
+	if len(cancels) == 0 || cancels[0].Sub(start) != 3*time.Hour {
+		t.Fatalf("cancel started at %v after the start, want at the 3h deadline", durationsSince(start, cancels))
+	}
+}
+
+// A forged ISSUED webhook arrives while the request is CREATED; two hours
+// later the request really is ISSUED and its genuine webhook arrives. The
+// forged one must not hide it: the issuance completes on the genuine
+// webhook, not on the next poll a day later.
+func TestForgedHintDoesNotHideTheGenuineOne(t *testing.T) {
+	env := newIssuanceEnv(t, nil)
+	in := validIssuance()
+	in.PollInterval = Duration(24 * time.Hour)
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(SignalWebhook, UanatacaWebhook{PK: 46761, Status: uanataca.StatusIssued})
+	}, time.Minute)
+	env.at(2*time.Hour, uanataca.StatusIssued, true)
+	env.ExecuteWorkflow(UanatacaIssuance, in)
+
+	res, err := env.issuance(t)
+	if err != nil || res.Status != uanataca.StatusIssued {
+		t.Fatalf("result %+v, %v; want ISSUED", res, err)
+	}
+	start := env.started["AllocateScratchcard"][0]
+	reads := env.started["GetUanatacaRequest"]
+	if len(reads) != 2 || reads[1].Sub(start) != 2*time.Hour {
+		t.Fatalf("reads at %v after the start, want one for the forged webhook and one at 2h for the genuine one", durationsSince(start, reads))
+	}
+	if polls := env.started["AwaitUanatacaRequest"]; len(polls) != 1 {
+		t.Fatalf("%d polls, want only the first: the genuine webhook completes the issuance", len(polls))
+	}
+}
+
+// The object disappears at the provider before the deadline: the cancel
+// answers 404 and so does the read after it. "Gone" is a final state: the
+// workflow ends on its deadline, reports GONE, and does not fail with
+// "cancel it there by hand".
+func TestCompensationThatFindsNothingReportsGone(t *testing.T) {
+	notFound := func(p string) error {
+		return &provider.Error{Provider: p, StatusCode: http.StatusNotFound, Message: "Not found"}
+	}
+	tests := []struct {
+		name     string
+		provider string
+		start    func(t *testing.T) (*testEnv, *scripted, func())
+	}{
+		{"uanataca", "uanataca", func(t *testing.T) (*testEnv, *scripted, func()) {
+			env := newIssuanceEnv(t, nil)
+			in := validIssuance()
+			in.Timeout, in.PollInterval = Duration(3*time.Hour), Duration(24*time.Hour)
+			return env.testEnv, &env.ra.scripted, func() { env.ExecuteWorkflow(UanatacaIssuance, in) }
+		}},
+		{"universign", "universign", func(*testing.T) (*testEnv, *scripted, func()) {
+			env, fake := newUniversignEnv()
+			in := validRegistration()
+			in.Timeout, in.PollInterval = Duration(3*time.Hour), Duration(24*time.Hour)
+			return env, &fake.scripted, func() { env.ExecuteWorkflow(UniversignRegistration, in) }
+		}},
+		{"masstack", "masstack", func(*testing.T) (*testEnv, *scripted, func()) {
+			env, fake := newMasStackEnv()
+			in := validIdentification()
+			in.Timeout, in.PollInterval = Duration(3*time.Hour), Duration(24*time.Hour)
+			return env, &fake.scripted, func() { env.ExecuteWorkflow(MasStackIdentification, in) }
+		}},
+		{"humanos", "humanos", func(*testing.T) (*testEnv, *scripted, func()) {
+			env, fake := newHumanosEnv()
+			in := validHumanos()
+			in.Timeout, in.PollInterval = Duration(3*time.Hour), Duration(24*time.Hour)
+			return env, &fake.scripted, func() { env.ExecuteWorkflow(HumanosRequest, in) }
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env, fake, execute := tt.start(t)
+			// Between the last poll before the deadline and the deadline.
+			env.RegisterDelayedCallback(func() {
+				fake.script("get", notFound(tt.provider))
+				fake.script("cancel", notFound(tt.provider))
+			}, 170*time.Minute)
+			execute()
+
+			err := env.GetWorkflowError()
+			var appErr *temporal.ApplicationError
+			if !errors.As(err, &appErr) || appErr.Type() != ErrTypeDeadlineExceeded {
+				t.Fatalf("error = %v, want %s", err, ErrTypeDeadlineExceeded)
+			}
+			var details map[string]any
+			if derr := appErr.Details(&details); derr != nil || !hasValue(details, activities.StatusGone) {
+				t.Fatalf("result details %v (%v), want the status %s", details, derr, activities.StatusGone)
+			}
+			if st := env.status(t); st.Stage != StageExpired || st.ProviderStatus != activities.StatusGone {
+				t.Fatalf("status %+v, want stage %s and provider status %s", st, StageExpired, activities.StatusGone)
+			}
+		})
+	}
+}
+
+func hasValue(m map[string]any, v string) bool {
+	for _, got := range m {
+		if got == v {
+			return true
+		}
+	}
+	return false
+}
+
+func durationsSince(start time.Time, at []time.Time) []time.Duration {
+	var out []time.Duration
+	for _, a := range at {
+		out = append(out, a.Sub(start))
+	}
+	return out
+}
