@@ -1,10 +1,12 @@
 package activities
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/activity"
@@ -31,8 +33,11 @@ type ScratchcardClient interface {
 // issuance runs to ask the allocator for a card.
 type Scratchcards struct {
 	Client ScratchcardClient
-	// Temporal reaches the allocator workflow (Update-with-Start).
+	// Temporal reaches the allocator workflow (Update-with-Start) and
+	// describes lease holders' workflows.
 	Temporal client.Client
+	// FillBackoff retries each RA call of a fill; zero: defaultFillBackoff.
+	FillBackoff CallBackoff
 }
 
 // FillInput asks for up to Want unused cards of RA that are not in
@@ -52,69 +57,213 @@ type FillResult struct {
 	Cursor int      `json:"cursor"`
 }
 
-// FillScratchcards finds unused cards for the allocator. The RA's
-// get_first_unused reserves nothing and always names the lowest unused
-// card, so past it this walks the RA's card list from the cursor page and
-// asks isused of each card the allocator does not hold. No card found
-// means the pool is exhausted (or the RA unknown): the allocator decides.
+// CallBackoff is how a fill retries one RA call that failed with a 5xx, a
+// 429 or a transport error.
+type CallBackoff struct {
+	// Tries bounds the tries of one call, the first included.
+	Tries int
+	// First is the wait before the second try; each later wait doubles,
+	// up to Max.
+	First time.Duration
+	// Max bounds one wait. A Retry-After longer than Max is not waited for
+	// inside the fill: the fill ends there (see FillScratchcards).
+	Max time.Duration
+}
+
+// defaultFillBackoff tries a call 8 times over about 18 s: with 40% of
+// calls failing (an ordinary bad day), one call in 1,500 still fails
+// after them. Waits stay well under the fill's heartbeat timeout.
+var defaultFillBackoff = CallBackoff{Tries: 8, First: 250 * time.Millisecond, Max: 5 * time.Second}
+
+// fillProgress is how far a fill got. It is recorded as heartbeat details
+// before each RA call and read back by the next attempt (after a worker
+// crash, a timeout, or a call that kept failing), which continues from it
+// with the cards already found instead of starting over.
+type fillProgress struct {
+	// Checked is the highest card decided so far: the RA's first unused
+	// card, then each card asked isused after it. Empty until
+	// get_first_unused answered.
+	Checked string `json:"checked,omitempty"`
+	// Page is the RA list page being walked; 0 until it is known.
+	Page int `json:"page,omitempty"`
+	// Cards are the unused cards found, in the RA's order.
+	Cards []string `json:"cards,omitempty"`
+}
+
+// FillScratchcards finds up to in.Want unused cards for the allocator. The
+// RA's get_first_unused reserves nothing and always names the lowest
+// unused card, so past it this walks the RA's card list from the cursor
+// page and asks isused of each card the allocator does not hold. No card
+// found means the pool is exhausted (or the RA unknown): the allocator
+// decides.
+//
+// A fill chains many RA calls (tens for a burst of allocations), so one
+// failed call must cost one retried call, not the fill: each call is
+// retried on its own, with backoff and the RA's Retry-After, inside this
+// one activity — one activity per fill keeps the allocator's history
+// small, where an activity per call would add three events per card. When
+// a call still fails, the cards already found are returned (the waiting
+// allocations get them now; the next fill continues from the cursor); with
+// none found yet, the attempt fails and Temporal's retry resumes from the
+// progress recorded as heartbeat details, as after a worker crash.
 func (a *Scratchcards) FillScratchcards(ctx context.Context, in FillInput) (FillResult, error) {
-	res := FillResult{Cursor: in.Cursor}
-	first, err := a.Client.GetFirstUnusedScratchcard(ctx, in.RA)
-	if provider.StatusOf(err) == http.StatusNotFound {
-		return res, nil
+	f := &filler{client: a.Client, in: in, backoff: a.FillBackoff, skip: map[string]bool{}}
+	if f.backoff == (CallBackoff{}) {
+		f.backoff = defaultFillBackoff
 	}
-	if err != nil {
-		return res, mapError(err)
-	}
-	skip := map[string]bool{}
-	for _, sn := range in.Exclude {
-		skip[sn] = true
-	}
-	if !skip[string(first.SN)] {
-		res.Cards = append(res.Cards, string(first.SN))
-		skip[string(first.SN)] = true
-	}
-	if len(res.Cards) >= in.Want {
-		return res, nil
-	}
-	if res.Cursor < 1 {
-		if res.Cursor, err = a.pageOf(ctx, in.RA, string(first.SN)); err != nil {
-			return res, mapError(err)
+	if activity.HasHeartbeatDetails(ctx) {
+		if err := activity.GetHeartbeatDetails(ctx, &f.progress); err != nil {
+			activity.GetLogger(ctx).Warn("fill progress unreadable; filling from the start", "error", err)
+			f.progress = fillProgress{}
 		}
 	}
-	for {
-		activity.RecordHeartbeat(ctx, res.Cursor)
-		page, err := a.Client.ListScratchcards(ctx, in.RA, res.Cursor)
+	for _, sn := range in.Exclude {
+		f.skip[sn] = true
+	}
+	for _, sn := range f.progress.Cards {
+		f.skip[sn] = true
+	}
+	err := f.run(ctx)
+	res := FillResult{Cards: f.progress.Cards, Cursor: cmp.Or(f.progress.Page, in.Cursor)}
+	switch {
+	case err == nil, provider.StatusOf(err) == http.StatusNotFound && f.progress.Checked == "":
+		return res, nil
+	case len(res.Cards) > 0 && ctx.Err() == nil:
+		activity.GetLogger(ctx).Warn("RA call kept failing; handing out the cards found so far", "cards", len(res.Cards), "error", err)
+		return res, nil
+	}
+	return FillResult{}, mapError(err)
+}
+
+// filler is one fill attempt: its input, its progress and the RA calls
+// that make it.
+type filler struct {
+	client   ScratchcardClient
+	in       FillInput
+	backoff  CallBackoff
+	progress fillProgress
+	// skip holds the cards not to offer: held by the allocator, or found.
+	skip map[string]bool
+}
+
+// run finds cards until in.Want are found or the RA's list ends.
+func (f *filler) run(ctx context.Context) error {
+	p := &f.progress
+	if p.Checked == "" {
+		var first uanataca.Scratchcard
+		if err := f.ask(ctx, func() (err error) {
+			first, err = f.client.GetFirstUnusedScratchcard(ctx, f.in.RA)
+			return err
+		}); err != nil {
+			return err
+		}
+		p.Checked = string(first.SN)
+		f.found(p.Checked)
+	}
+	if p.Page < 1 {
+		p.Page = f.in.Cursor
+	}
+	if p.Page < 1 {
+		if f.enough() {
+			return nil
+		}
+		page, err := f.pageOf(ctx, p.Checked)
 		if err != nil {
-			return res, mapError(err)
+			return err
+		}
+		p.Page = page
+	}
+	for !f.enough() {
+		var page uanataca.Page[uanataca.Scratchcard]
+		if err := f.ask(ctx, func() (err error) {
+			page, err = f.client.ListScratchcards(ctx, f.in.RA, p.Page)
+			return err
+		}); err != nil {
+			return err
 		}
 		for _, card := range page.Results {
 			sn := string(card.SN)
-			if skip[sn] || snLess(sn, string(first.SN)) {
-				continue // held by the allocator, or below the first unused: used
+			if f.skip[sn] || !snLess(p.Checked, sn) {
+				continue // held, found, or decided already (below the first unused: used)
 			}
-			used, err := a.Client.IsScratchcardUsed(ctx, sn)
-			if err != nil {
-				return res, mapError(err)
+			var used bool
+			if err := f.ask(ctx, func() (err error) {
+				used, err = f.client.IsScratchcardUsed(ctx, sn)
+				return err
+			}); err != nil {
+				return err
 			}
+			p.Checked = sn
 			if !used {
-				res.Cards = append(res.Cards, sn)
-				if len(res.Cards) >= in.Want {
-					return res, nil
-				}
+				f.found(sn)
+			}
+			if f.enough() {
+				return nil
 			}
 		}
 		if page.Next == nil || *page.Next == "" {
-			return res, nil
+			return nil
 		}
-		res.Cursor++
+		p.Page++
 	}
+	return nil
+}
+
+// found adds sn to the cards found, unless the allocator holds it.
+func (f *filler) found(sn string) {
+	if !f.skip[sn] {
+		f.progress.Cards = append(f.progress.Cards, sn)
+		f.skip[sn] = true
+	}
+}
+
+// enough reports whether the fill found what the allocations need.
+func (f *filler) enough() bool { return len(f.progress.Cards) >= f.in.Want }
+
+// ask makes one RA call, first recording the progress made so far, and
+// retries it with backoff while it fails with an error a retry can fix,
+// waiting at least the RA's Retry-After.
+func (f *filler) ask(ctx context.Context, call func() error) error {
+	wait := f.backoff.First
+	for try := 1; ; try++ {
+		activity.RecordHeartbeat(ctx, f.progress)
+		err := call()
+		if err == nil || try >= f.backoff.Tries || !retryable(err) || ctx.Err() != nil {
+			return err
+		}
+		var pe *provider.Error
+		if errors.As(err, &pe) {
+			wait = max(wait, pe.RetryAfter)
+		}
+		if wait > f.backoff.Max {
+			return err
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return err
+		}
+		wait = min(2*wait, f.backoff.Max)
+	}
+}
+
+// retryable reports whether a retry may fix err, as mapError decides it.
+func retryable(err error) bool {
+	var appErr *temporal.ApplicationError
+	return !errors.As(mapError(err), &appErr) || !appErr.NonRetryable()
 }
 
 // pageOf finds the list page holding card sn by binary search (the RA lists
 // cards in ascending order), so a long-used RA is not walked from page 1.
-func (a *Scratchcards) pageOf(ctx context.Context, ra, sn string) (int, error) {
-	p, err := a.Client.ListScratchcards(ctx, ra, 1)
+func (f *filler) pageOf(ctx context.Context, sn string) (int, error) {
+	list := func(n int) (page uanataca.Page[uanataca.Scratchcard], err error) {
+		err = f.ask(ctx, func() (err error) {
+			page, err = f.client.ListScratchcards(ctx, f.in.RA, n)
+			return err
+		})
+		return page, err
+	}
+	p, err := list(1)
 	if err != nil {
 		return 0, err
 	}
@@ -122,7 +271,7 @@ func (a *Scratchcards) pageOf(ctx context.Context, ra, sn string) (int, error) {
 	lo, hi := 1, max((p.Count+size-1)/size, 1)
 	for lo < hi {
 		mid := (lo + hi + 1) / 2
-		page, err := a.Client.ListScratchcards(ctx, ra, mid)
+		page, err := list(mid)
 		if err != nil {
 			return 0, err
 		}

@@ -1,0 +1,234 @@
+package activities
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
+	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/certflow/certflow/internal/provider"
+	"github.com/certflow/certflow/internal/provider/uanataca"
+)
+
+// raCards is an RA pool of cards 1001..1000+total, some used, that
+// counts every call and lets a test fail one before it is answered.
+type raCards struct {
+	mu    sync.Mutex
+	total int
+	used  map[string]bool
+	calls map[string]int
+	// fault, when set, sees each call (op, its card for isused, and how
+	// many calls of op came before) and may fail it, or panic to stand for
+	// a worker that dies during the call.
+	fault func(op, sn string, n int) error
+}
+
+func newRACards(total int) *raCards {
+	f := &raCards{total: total, used: map[string]bool{}, calls: map[string]int{}}
+	for i := 1; i <= total; i += 3 {
+		f.used[f.sn(i)] = true
+	}
+	return f
+}
+
+func (f *raCards) sn(i int) string { return fmt.Sprint(1000 + i) }
+
+func (f *raCards) call(op, sn string) error {
+	n := f.calls[op]
+	f.calls[op]++
+	if f.fault != nil {
+		return f.fault(op, sn, n)
+	}
+	return nil
+}
+
+func (f *raCards) GetFirstUnusedScratchcard(_ context.Context, _ string) (uanataca.Scratchcard, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call("first", ""); err != nil {
+		return uanataca.Scratchcard{}, err
+	}
+	for i := 1; i <= f.total; i++ {
+		if !f.used[f.sn(i)] {
+			return uanataca.Scratchcard{SN: uanataca.FlexString(f.sn(i))}, nil
+		}
+	}
+	return uanataca.Scratchcard{}, &provider.Error{Provider: "uanataca", StatusCode: 404}
+}
+
+func (f *raCards) ListScratchcards(_ context.Context, _ string, page int) (uanataca.Page[uanataca.Scratchcard], error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p := uanataca.Page[uanataca.Scratchcard]{Count: f.total}
+	if err := f.call("list", ""); err != nil {
+		return p, err
+	}
+	for i := (page-1)*10 + 1; i <= min(page*10, f.total); i++ {
+		p.Results = append(p.Results, uanataca.Scratchcard{SN: uanataca.FlexString(f.sn(i))})
+	}
+	if page*10 < f.total {
+		next := fmt.Sprintf("?page=%d", page+1)
+		p.Next = &next
+	}
+	return p, nil
+}
+
+func (f *raCards) IsScratchcardUsed(_ context.Context, sn string) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.call("isused", sn); err != nil {
+		return false, err
+	}
+	return f.used[sn], nil
+}
+
+func (f *raCards) count(op string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls[op]
+}
+
+// fill runs one FillScratchcards attempt against ra, resuming from
+// heartbeat when it is not nil, and returns its result, its error and the
+// last heartbeat details it recorded.
+func fill(t *testing.T, ra *raCards, in FillInput, heartbeat json.RawMessage) (FillResult, error, json.RawMessage) {
+	t.Helper()
+	return fillWith(t, &Scratchcards{Client: ra}, in, heartbeat)
+}
+
+// fillWith is fill with sc's settings.
+func fillWith(t *testing.T, sc *Scratchcards, in FillInput, heartbeat json.RawMessage) (FillResult, error, json.RawMessage) {
+	t.Helper()
+	var s testsuite.WorkflowTestSuite
+	s.SetLogger(tlog.NewStructuredLogger(slog.New(slog.DiscardHandler)))
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivity(sc)
+	if heartbeat != nil {
+		env.SetHeartbeatDetails(heartbeat)
+	}
+	var mu sync.Mutex
+	var last json.RawMessage
+	env.SetOnActivityHeartbeatListener(func(_ *activity.Info, details converter.EncodedValues) {
+		var raw json.RawMessage
+		if details.HasValues() && details.Get(&raw) == nil {
+			mu.Lock()
+			last = raw
+			mu.Unlock()
+		}
+	})
+	var res FillResult
+	val, err := env.ExecuteActivity((&Scratchcards{}).FillScratchcards, in)
+	if err == nil {
+		err = val.Get(&res)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	return res, err, last
+}
+
+// A fill whose worker dies halfway is retried with the progress it
+// recorded as heartbeat details: the retry keeps the cards found and
+// asks the RA only what was not asked yet.
+func TestFillResumesFromHeartbeatAfterACrash(t *testing.T) {
+	in := FillInput{RA: "121", Want: 20}
+	whole := newRACards(100)
+	want, err, _ := fill(t, whole, in, nil)
+	if err != nil || len(want.Cards) != 20 {
+		t.Fatalf("uninterrupted fill: %v, %v", want, err)
+	}
+
+	const crashAt = 15 // the 16th isused never answers: the worker died
+	crashing := newRACards(100)
+	crashing.fault = func(op, _ string, n int) error {
+		if op == "isused" && n == crashAt {
+			panic("worker killed")
+		}
+		return nil
+	}
+	_, err, heartbeat := fill(t, crashing, in, nil)
+	if err == nil {
+		t.Fatal("the crashed attempt succeeded")
+	}
+	if heartbeat == nil {
+		t.Fatal("the crashed attempt recorded no progress")
+	}
+
+	resumed := newRACards(100)
+	got, err, _ := fill(t, resumed, in, heartbeat)
+	if err != nil {
+		t.Fatalf("resumed fill: %v", err)
+	}
+	if !slices.Equal(got.Cards, want.Cards) {
+		t.Fatalf("resumed fill found %v, want %v", got.Cards, want.Cards)
+	}
+	if n := resumed.count("first"); n != 0 {
+		t.Errorf("resumed fill asked get_first_unused %d time(s) again, want 0", n)
+	}
+	if n, all := resumed.count("isused"), whole.count("isused"); n > all-crashAt {
+		t.Errorf("resumed fill asked isused %d times; the whole fill asks %d, %d of them before the crash", n, all, crashAt)
+	}
+	if n, all := resumed.count("list"), whole.count("list"); n >= all {
+		t.Errorf("resumed fill read %d list pages, as many as the whole fill (%d): it searched for the page again", n, all)
+	}
+}
+
+// A failed call is retried on its own, after the RA's Retry-After: the
+// fill neither starts over nor gives up.
+func TestFillRetriesAFailedCallAfterRetryAfter(t *testing.T) {
+	const retryAfter = 200 * time.Millisecond
+	ra := newRACards(100)
+	ra.fault = func(op, _ string, n int) error {
+		switch {
+		case op == "isused" && n == 3:
+			return &provider.Error{Provider: "uanataca", StatusCode: http.StatusTooManyRequests, RetryAfter: retryAfter}
+		case op == "list" && n == 1:
+			return &provider.Error{Provider: "uanataca", StatusCode: http.StatusBadGateway}
+		}
+		return nil
+	}
+	sc := &Scratchcards{Client: ra, FillBackoff: CallBackoff{Tries: 3, First: time.Millisecond, Max: time.Second}}
+	start := time.Now()
+	got, err, _ := fillWith(t, sc, FillInput{RA: "121", Want: 10}, nil)
+	if err != nil || len(got.Cards) != 10 {
+		t.Fatalf("fill: %v, %v; want 10 cards", got, err)
+	}
+	if n := ra.count("first"); n != 1 {
+		t.Errorf("get_first_unused asked %d times, want once: a failed call must not restart the fill", n)
+	}
+	if waited := time.Since(start); waited < retryAfter {
+		t.Errorf("fill took %v, less than the RA's Retry-After (%v)", waited, retryAfter)
+	}
+}
+
+// A call that keeps failing ends the fill with the cards already found:
+// they are handed out, never thrown away.
+func TestFillKeepsCardsFoundWhenACallKeepsFailing(t *testing.T) {
+	ra := newRACards(100)
+	ra.fault = func(op, sn string, _ int) error {
+		if op == "isused" && sn == "1009" {
+			return &provider.Error{Provider: "uanataca", StatusCode: http.StatusServiceUnavailable}
+		}
+		return nil
+	}
+	sc := &Scratchcards{Client: ra, FillBackoff: CallBackoff{Tries: 3, First: time.Millisecond, Max: time.Second}}
+	got, err, _ := fillWith(t, sc, FillInput{RA: "121", Want: 10}, nil)
+	if err != nil {
+		t.Fatalf("fill failed (%v), want the cards found before 1009", err)
+	}
+	if fmt.Sprint(got.Cards) != "[1002 1003 1005 1006 1008]" || got.Cursor != 1 {
+		t.Fatalf("fill found %v (cursor %d), want [1002 1003 1005 1006 1008] on page 1", got.Cards, got.Cursor)
+	}
+	if n := ra.count("isused"); n != 6+3 {
+		t.Errorf("isused asked %d times, want 1003 to 1008 once each and 1009 three times", n)
+	}
+}
