@@ -23,10 +23,13 @@ type MasStack struct {
 // CreateMasStackIdentification creates the identification. MasStack
 // documents no idempotency key and no listing, so a create whose answer is
 // lost is retried and may leave one orphan identification, which expires
-// unused (README, "Idempotency").
+// unused after its expires_in; each such create is reported as a possible
+// orphan (createReportingOrphans; README, "Idempotency").
 func (a *MasStack) CreateMasStackIdentification(ctx context.Context, r masstack.CreateIdentification) (masstack.Identification, error) {
-	idn, err := a.Client.CreateIdentification(ctx, r)
-	return idn, mapError(err)
+	return createReportingOrphans(ctx, orphanWatch{provider: "masstack", object: "identification", lifetime: r.Lifetime()},
+		func(ctx context.Context) (masstack.Identification, error) {
+			return a.Client.CreateIdentification(ctx, r)
+		})
 }
 
 // GetMasStackIdentification reads the identification.

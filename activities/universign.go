@@ -22,10 +22,11 @@ type Universign struct {
 // CreateUniversignRegistration creates the registration. Universign
 // documents no idempotency key and no way to list registrations, so a
 // create whose answer is lost is retried and may leave one orphan open
-// session; it expires unused after 7 days (README, "Idempotency").
+// session, which expires unused after 7 days; each such create is reported
+// as a possible orphan (createReportingOrphans; README, "Idempotency").
 func (a *Universign) CreateUniversignRegistration(ctx context.Context, r universign.CreateRegistration) (universign.Registration, error) {
-	reg, err := a.Client.CreateRegistration(ctx, r)
-	return reg, mapError(err)
+	return createReportingOrphans(ctx, orphanWatch{provider: "universign", object: "registration", lifetime: universign.SessionLifetime},
+		func(ctx context.Context) (universign.Registration, error) { return a.Client.CreateRegistration(ctx, r) })
 }
 
 // GetUniversignRegistration reads the registration.

@@ -88,6 +88,16 @@ type CreateIdentification struct {
 	Scoring   *Scoring `json:"scoring,omitempty"`
 }
 
+// Lifetime is how long the identification stays valid at MasStack:
+// ExpiresIn, or MaxExpiresIn (MasStack's default) when it is empty or not
+// a duration (Validate refuses that before any call).
+func (r CreateIdentification) Lifetime() time.Duration {
+	if d, err := ParseISODuration(r.ExpiresIn); err == nil && d > 0 {
+		return d
+	}
+	return MaxExpiresIn
+}
+
 // Validate checks the identification before any call, listing every defect.
 func (r CreateIdentification) Validate() error {
 	p := validate.New("MasStack identification")

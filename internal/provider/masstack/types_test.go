@@ -47,3 +47,11 @@ func TestValidateExpiresIn(t *testing.T) {
 		}
 	}
 }
+
+func TestLifetime(t *testing.T) {
+	for in, want := range map[string]time.Duration{"": MaxExpiresIn, "P7D": 7 * 24 * time.Hour, "PT36H": 36 * time.Hour, "P1M": MaxExpiresIn} {
+		if got := (CreateIdentification{ExpiresIn: in}).Lifetime(); got != want {
+			t.Errorf("expires_in %q: Lifetime() = %s, want %s", in, got, want)
+		}
+	}
+}

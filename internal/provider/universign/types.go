@@ -6,6 +6,7 @@ package universign
 import (
 	"net/url"
 	"slices"
+	"time"
 
 	"github.com/certflow/certflow/internal/validate"
 )
@@ -20,6 +21,10 @@ const (
 	StateFailed    = "failed"
 	StateExpired   = "expired"
 )
+
+// SessionLifetime is how long a registration session stays valid at
+// Universign (documented): an open one expires after it.
+const SessionLifetime = 7 * 24 * time.Hour
 
 // Outcome classifies a registration state for a workflow that waits on it.
 type Outcome int
