@@ -52,20 +52,24 @@ type faultable interface {
 	SetFaults(sandbox.Faults)
 }
 
+// must returns v, or fails t with err: must(call())(t).
+func must[T any](v T, err error) func(testing.TB) T {
+	return func(t testing.TB) T {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+}
+
 func startUniversignEmulator(t *testing.T) emulatedCreate {
-	srv, err := ussandbox.Start("127.0.0.1:0", ussandbox.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := must(ussandbox.Start("127.0.0.1:0", ussandbox.Options{}))(t)
 	t.Cleanup(func() { _ = srv.Close() })
-	c, err := universign.New(universign.Config{BaseURL: srv.URL, APIKey: ussandbox.DefaultAPIKey, Timeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := &Universign{Client: c}
+	c := must(universign.New(universign.Config{BaseURL: srv.URL, APIKey: ussandbox.DefaultAPIKey, Timeout: 5 * time.Second}))(t)
 	e := srv.Emulator
 	return emulatedCreate{
-		activity: a.CreateUniversignRegistration,
+		activity: (&Universign{Client: c}).CreateUniversignRegistration,
 		arg:      universign.CreateRegistration{Applicant: personalEmail, Level: "qcp", PhoneNumber: personalPhone, Language: "en"},
 		emulator: e,
 		stats:    func() (int64, int64) { st := e.Stats(); return st.Creates, st.AnswersLost },
@@ -74,25 +78,15 @@ func startUniversignEmulator(t *testing.T) emulatedCreate {
 
 func startMasStackEmulator(t *testing.T) emulatedCreate {
 	account := filepath.Join(t.TempDir(), "sa.json")
-	if _, err := mssandbox.GenerateServiceAccount(account, ""); err != nil {
-		t.Fatal(err)
-	}
-	srv, err := mssandbox.Start("127.0.0.1:0", mssandbox.Options{AccountFiles: []string{account}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	must(mssandbox.GenerateServiceAccount(account, ""))(t)
+	srv := must(mssandbox.Start("127.0.0.1:0", mssandbox.Options{AccountFiles: []string{account}}))(t)
 	t.Cleanup(func() { srv.Close() })
-	c, err := masstack.New(masstack.Config{
-		BaseURL: srv.URL, AuthURL: srv.TokenURL, OrgID: mssandbox.DefaultOrg,
-		ServiceAccountFile: account, Timeout: 5 * time.Second,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := &MasStack{Client: c}
+	c := must(masstack.New(masstack.Config{
+		BaseURL: srv.URL, AuthURL: srv.TokenURL, OrgID: mssandbox.DefaultOrg, ServiceAccountFile: account, Timeout: 5 * time.Second,
+	}))(t)
 	e := srv.Emulator
 	return emulatedCreate{
-		activity: a.CreateMasStackIdentification,
+		activity: (&MasStack{Client: c}).CreateMasStackIdentification,
 		arg: masstack.CreateIdentification{
 			Name: "Ann", LastName: "Applicant", ExpiresIn: "P7D",
 			IdentityDocument: masstack.IdentityDocument{DocumentNumber: personalDocument, DocumentType: "NIF", Country: "ES"},
@@ -103,21 +97,14 @@ func startMasStackEmulator(t *testing.T) emulatedCreate {
 }
 
 func startHumanosEmulator(t *testing.T) emulatedCreate {
-	srv, err := husandbox.Start("127.0.0.1:0", husandbox.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := must(husandbox.Start("127.0.0.1:0", husandbox.Options{}))(t)
 	t.Cleanup(func() { _ = srv.Close() })
-	c, err := humanos.New(humanos.Config{
+	c := must(humanos.New(humanos.Config{
 		BaseURL: srv.URL, APIKey: husandbox.DefaultAPIKey, SignatureSecret: husandbox.DefaultSignatureSecret, Timeout: 5 * time.Second,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := &Humanos{Client: c}
+	}))(t)
 	e := srv.Emulator
 	return emulatedCreate{
-		activity: a.CreateHumanosRequest,
+		activity: (&Humanos{Client: c}).CreateHumanosRequest,
 		arg: CreateHumanosInput{
 			Request:        humanos.CreateRequest{Contacts: []string{personalEmail, personalPhone}, GroupIDs: []string{"507f1f77bcf86cd799439012"}},
 			IdempotencyKey: "certflow-0123456789abcdef",
@@ -128,29 +115,16 @@ func startHumanosEmulator(t *testing.T) emulatedCreate {
 }
 
 func startUanatacaEmulator(t *testing.T) emulatedCreate {
-	pki, err := devpki.Generate(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := uasandbox.Start("127.0.0.1:0", uasandbox.Options{RAs: map[string]int{"121": 5}, RequireClientCert: true}, pki)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pki := must(devpki.Generate(t.TempDir()))(t)
+	srv := must(uasandbox.Start("127.0.0.1:0", uasandbox.Options{RAs: map[string]int{"121": 5}, RequireClientCert: true}, pki))(t)
 	t.Cleanup(func() { srv.Close() })
-	c, err := uanataca.New(uanataca.Config{
+	c := must(uanataca.New(uanataca.Config{
 		BaseURL: srv.URL, CertFile: pki.ClientCertFile, KeyFile: pki.ClientKeyFile, CAFile: pki.CAFile, Timeout: 5 * time.Second,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	card, err := c.GetFirstUnusedScratchcard(context.Background(), "121")
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := &Uanataca{Client: c}
+	}))(t)
+	card := must(c.GetFirstUnusedScratchcard(context.Background(), "121"))(t)
 	e := srv.Emulator
 	return emulatedCreate{
-		activity: a.CreateUanatacaRequest,
+		activity: (&Uanataca{Client: c}).CreateUanatacaRequest,
 		arg: uanataca.CreateRequest{
 			Profile: "PFnubeAFCiudadano", ValidityTime: 730, Scratchcard: string(card.SN), SecureElement: "2",
 			RegistrationAuthority: "121", CountryName: "ES", SerialNumber: personalDocument, IDDocumentCountry: "ES",
@@ -403,11 +377,7 @@ func TestPossibleOrphanReport(t *testing.T) {
 	}
 	t.Run("universign/nothing sent", func(t *testing.T) {
 		// A port nobody listens on: the create never leaves.
-		c, err := universign.New(universign.Config{BaseURL: "http://127.0.0.1:1", APIKey: "k", Timeout: time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
-		a := &Universign{Client: c}
+		a := &Universign{Client: must(universign.New(universign.Config{BaseURL: "http://127.0.0.1:1", APIKey: "k", Timeout: time.Second}))(t)}
 		r := newActivityRetrier(t)
 		if err := r.attempt(a.CreateUniversignRegistration, universign.CreateRegistration{Applicant: personalEmail, Level: "qcp"}, nil); err == nil {
 			t.Fatal("a create to a closed port succeeded")
