@@ -21,7 +21,7 @@ import (
 // followed is a request that exists at its provider, as the shared wait
 // and compensation see it. S is the provider's state as its activities
 // read it, H the webhook hint the ingress signals.
-type followed[S, H any] interface {
+type followed[S any, H hint] interface {
 	// poll starts the polling activity, which completes only once the
 	// state is final: its retry policy does the waiting, so a long wait
 	// adds nothing to history.
@@ -38,6 +38,13 @@ type followed[S, H any] interface {
 	// such a hint is spent without a read: a forged or early hint that no
 	// read confirmed never hides the genuine one that follows.
 	shows(S, H) bool
+}
+
+// hint is a webhook signal's payload: key names the event it announces
+// (only runs started before the wait loop's redesign use it; see
+// awaitBlocking).
+type hint interface {
+	key() string
 }
 
 // observer is implemented by a followed request that keeps more of each
@@ -78,19 +85,29 @@ const (
 // spent. One coroutine does nothing but receive them, from the workflow's
 // start, so a hint is recorded whatever the workflow is doing; the wait
 // loop spends them.
-type inbox[H any] struct {
+type inbox[H hint] struct {
 	pending []H
+	// heard, when not nil, is told each hint as it arrives (it must only
+	// record).
+	heard func(H)
+	// channel is the signal channel, which only awaitBlocking reads
+	// itself (blocking is set): every other run's coroutine does.
+	channel  workflow.ReceiveChannel
+	blocking bool
 }
 
-// listen starts recording the workflow's webhook hints; heard, when not
-// nil, is told each one as it arrives (it must only record).
-func listen[H any](ctx workflow.Context, heard func(H)) *inbox[H] {
-	in := &inbox[H]{}
-	hints := workflow.GetSignalChannel(ctx, SignalWebhook)
+// listen starts recording the workflow's webhook hints. A run started
+// before waitLoopChange leaves the signal channel to awaitBlocking.
+func listen[H hint](ctx workflow.Context, heard func(H)) *inbox[H] {
+	in := &inbox[H]{heard: heard, channel: workflow.GetSignalChannel(ctx, SignalWebhook)}
+	if workflow.GetVersion(ctx, waitLoopChange, workflow.DefaultVersion, waitLoopRecords) == workflow.DefaultVersion {
+		in.blocking = true
+		return in
+	}
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		for {
 			var h H
-			hints.Receive(ctx, &h)
+			in.channel.Receive(ctx, &h)
 			if heard != nil {
 				heard(h)
 			}
@@ -111,7 +128,7 @@ func (in *inbox[H]) take() []H {
 // record into it (a state read, the poll's end, the deadline); the loop in
 // follow acts on what they recorded. So a deadline or a cancellation is
 // acted on within one workflow task, whatever a provider call is doing.
-type wait[S, H any] struct {
+type wait[S any, H hint] struct {
 	p     followed[S, H]
 	req   request
 	t     *tracker
@@ -128,7 +145,7 @@ type wait[S, H any] struct {
 	failed error
 }
 
-func newWait[S, H any](t *tracker, p followed[S, H], req request, hints *inbox[H], created S) *wait[S, H] {
+func newWait[S any, H hint](t *tracker, p followed[S, H], req request, hints *inbox[H], created S) *wait[S, H] {
 	w := &wait[S, H]{p: p, req: req, t: t, hints: hints}
 	w.saw(created)
 	return w
@@ -143,7 +160,11 @@ func (w *wait[S, H]) follow(ctx workflow.Context) (S, activities.Verdict, waitEn
 	var err error
 	if ctx.Err() == nil {
 		w.t.stage(StageAwaiting)
-		end, err = w.await(ctx)
+		if w.hints.blocking {
+			end, err = w.awaitBlocking(ctx)
+		} else {
+			end, err = w.await(ctx)
+		}
 	}
 	if err != nil {
 		w.abandon(ctx)
@@ -200,6 +221,81 @@ func (w *wait[S, H]) await(ctx workflow.Context) (waitEnd, error) {
 		}
 		w.readFor(readCtx, w.hints.take())
 	}
+}
+
+// waitLoopChange names the change from a wait that re-read inside its
+// Selector callbacks (awaitBlocking) to one whose callbacks only record
+// (await). Runs started before it keep the old loop, so their histories
+// replay unchanged; every run started since records the version.
+const (
+	waitLoopChange  = "wait-loop-records"
+	waitLoopRecords = 1
+)
+
+// awaitBlocking is the wait as it was before waitLoopChange, kept only for
+// runs started before it was deployed (at most a lifecycle's longest
+// deadline, 366 days): it receives hints itself and re-reads inside the
+// Selector callback, blocking everything else meanwhile, and spends a
+// hint's event key once read, whatever the read showed. Remove it, and
+// the version check, once no such run remains (`certflow list --running`).
+func (w *wait[S, H]) awaitBlocking(ctx workflow.Context) (waitEnd, error) {
+	var (
+		end  waitEnd
+		done bool
+		err  error
+	)
+	pollCtx, stopPolling := workflow.WithCancel(ctx)
+	defer stopPolling()
+	timerCtx, stopTimer := workflow.WithCancel(ctx)
+	defer stopTimer()
+
+	sel := workflow.NewSelector(ctx)
+	sel.AddFuture(w.p.poll(summarize(withPolling(pollCtx, w.req.firstPoll, w.req.pollEvery, w.req.deadline), "Poll "+w.req.String()+" until final")), func(f workflow.Future) {
+		var s S
+		if perr := f.Get(ctx, &s); perr != nil {
+			if (temporal.IsCanceledError(perr) && ctx.Err() != nil) || pollingExhausted(perr) {
+				return
+			}
+			err = perr
+		} else {
+			w.saw(s)
+		}
+		done, end = true, endFinal
+	})
+	sel.AddFuture(workflow.NewTimer(timerCtx, w.req.deadline.Sub(workflow.Now(ctx))), func(f workflow.Future) {
+		if f.Get(ctx, nil) == nil {
+			done, end = true, endDeadline
+		}
+	})
+	sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) {
+		done, end = true, endCancelled
+	})
+	applied := map[string]bool{}
+	sel.AddReceive(w.hints.channel, func(c workflow.ReceiveChannel, _ bool) {
+		var h H
+		c.Receive(ctx, &h)
+		if h.key() != "" && applied[h.key()] {
+			return
+		}
+		if w.hints.heard != nil {
+			w.hints.heard(h)
+		}
+		var s S
+		if rerr := w.p.read(summarize(withCalls(ctx), "Re-read "+w.req.String()+" after a webhook")).Get(ctx, &s); rerr != nil {
+			workflow.GetLogger(ctx).Warn("could not re-read provider state after a webhook", "error", rerr)
+			return
+		}
+		applied[h.key()] = true
+		w.saw(s)
+		applied[w.verdict.Status] = true
+		if w.verdict.Final() {
+			done, end = true, endFinal
+		}
+	})
+	for !done && err == nil {
+		sel.Select(ctx)
+	}
+	return end, err
 }
 
 // readFor starts one read for hints, unless the latest state already shows
@@ -274,7 +370,7 @@ func (w *wait[S, H]) abandon(ctx workflow.Context) {
 // survives the workflow's own cancellation, and returns the state it ends
 // in and its verdict. A request the provider no longer knows is gone, a
 // final state: there is nothing left to cancel.
-func compensate[S, H any](ctx workflow.Context, t *tracker, p followed[S, H], req request) (S, activities.Verdict, error) {
+func compensate[S any, H hint](ctx workflow.Context, t *tracker, p followed[S, H], req request) (S, activities.Verdict, error) {
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	t.stage(StageCancellingAtProvider)
 	var s S
@@ -340,6 +436,9 @@ func createUninterrupted(ctx workflow.Context, summary string, activity, arg, re
 type StatusHint struct {
 	Status string `json:"status,omitempty"`
 }
+
+// key names the status a hint announces.
+func (h StatusHint) key() string { return h.Status }
 
 // showsStatus reports whether status is the one a hint announced.
 func showsStatus(status string, hinted string) bool {

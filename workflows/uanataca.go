@@ -71,6 +71,9 @@ type UanatacaWebhook struct {
 	Date                  string `json:"date,omitempty"`
 }
 
+// key names the status a webhook announces.
+func (h UanatacaWebhook) key() string { return h.Status }
+
 // validate checks the input before any call, naming every wrong field.
 func (in UanatacaIssuanceInput) validate() error {
 	var problems []error
