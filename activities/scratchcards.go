@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
@@ -294,10 +295,46 @@ func snLess(a, b string) bool {
 }
 
 // ScratchcardUsed tells whether card sn was consumed by a request (for the
-// allocator's expired leases).
+// allocator, about a card whose holder is gone without a word).
 func (a *Scratchcards) ScratchcardUsed(ctx context.Context, sn string) (bool, error) {
 	used, err := a.Client.IsScratchcardUsed(ctx, sn)
 	return used, mapError(err)
+}
+
+// LeaseHolder is what Temporal says of a lease holder's workflow.
+type LeaseHolder struct {
+	// ID is the holder's workflow ID.
+	ID string `json:"id"`
+	// Closed says the workflow ended, or that Temporal does not know it
+	// (its history outlived the namespace's retention).
+	Closed bool `json:"closed"`
+	// ClosedAt is when it ended; zero when Temporal does not know it.
+	ClosedAt time.Time `json:"closed_at,omitzero"`
+}
+
+// DescribeLeaseHolders asks Temporal about the latest run of each lease
+// holder's workflow, so the allocator ends a lease only when its holder is
+// provably gone: a holder still running may still create with its card,
+// however long its create has been retrying.
+func (a *Scratchcards) DescribeLeaseHolders(ctx context.Context, ids []string) ([]LeaseHolder, error) {
+	holders := make([]LeaseHolder, 0, len(ids))
+	for _, id := range ids {
+		d, err := a.Temporal.DescribeWorkflowExecution(ctx, id, "")
+		var notFound *serviceerror.NotFound
+		switch {
+		case errors.As(err, &notFound):
+			holders = append(holders, LeaseHolder{ID: id, Closed: true})
+		case err != nil:
+			return nil, fmt.Errorf("describing the workflow of lease holder %s: %w", id, err)
+		default:
+			h := LeaseHolder{ID: id}
+			if closed := d.GetWorkflowExecutionInfo().GetCloseTime(); closed != nil {
+				h.Closed, h.ClosedAt = true, closed.AsTime()
+			}
+			holders = append(holders, h)
+		}
+	}
+	return holders, nil
 }
 
 // AllocatorTaskQueue is where a deployment's allocators run: a queue of

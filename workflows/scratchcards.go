@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -37,9 +38,21 @@ const (
 	// of the RA's list); a fill looks for as many as allocations are
 	// waiting, so a burst is served by one fill, not one per batch.
 	allocatorBatch = 10
-	// leaseTTL is how long a card stays leased without news before the
-	// allocator asks the RA whether it was used.
-	leaseTTL = 30 * time.Minute
+	// leaseCheckInterval is how often the allocator asks whether its lease
+	// holders are still running.
+	leaseCheckInterval = 30 * time.Minute
+	// closedHolderGrace is how long after its holder closed a lease is left
+	// alone: longer than one create attempt (callTimeout), so no create the
+	// holder started can still reach the RA when the card is checked.
+	closedHolderGrace = 2 * callTimeout
+	// leaseEndsByHolder versions the lease check. Before it, a lease
+	// without news for legacyLeaseTTL was ended by the RA's isused alone,
+	// though its holder's create may still be retrying (up to 24 h). A run
+	// whose lease timer fired under that code keeps it (expireByTTL) so
+	// its history replays, until it continues as new (allocatorRunLimit
+	// allocations at most).
+	leaseEndsByHolder = "lease-ends-by-holder"
+	legacyLeaseTTL    = 30 * time.Minute
 	// allocatorRunLimit bounds one run's allocations; then it continues as
 	// new, carrying its state, so its history stays bounded.
 	allocatorRunLimit = 500
@@ -98,8 +111,9 @@ type allocator struct {
 // ScratchcardAllocator serves allocations for one RA until its run limit,
 // then continues as new. A card is leased to one issuance at a time; the
 // issuance reports it used (forgotten), released (handed out again) or
-// taken (forgotten); a lease without news for leaseTTL is checked at the
-// RA, so no card is handed out twice or lost track of.
+// taken (forgotten). A lease ends only so, or when its holder is provably
+// gone (closed without a word): then the RA says whether the card was
+// used. So no card is handed out twice or lost track of.
 func ScratchcardAllocator(ctx workflow.Context, st AllocatorState) error {
 	if st.RA == "" {
 		return temporal.NewNonRetryableApplicationError("the allocator needs its RA", ErrTypeInvalidInput, nil)
@@ -125,32 +139,39 @@ func ScratchcardAllocator(ctx workflow.Context, st AllocatorState) error {
 		return err
 	}
 
+	// Reports only record; the blocking work (checking leases) runs in
+	// this function's loop below, which awaits recorded state, so a check
+	// waiting on the RA delays neither a report nor an allocation.
 	reports := workflow.GetSignalChannel(ctx, SignalScratchcard)
-	// One lease timer at a time, kept across reports, so reports add
-	// nothing to history but themselves.
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		for {
+			var r CardReport
+			reports.Receive(ctx, &r)
+			a.report(r)
+		}
+	})
+	// One check timer at a time, so reports add nothing to history but
+	// themselves.
 	timerCtx, stopTimer := workflow.WithCancel(ctx)
 	defer stopTimer()
-	expiry := workflow.NewTimer(timerCtx, a.untilNextExpiry(ctx))
-	for a.handled < allocatorRunLimit && !workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
-		sel := workflow.NewSelector(ctx)
-		sel.AddReceive(reports, func(c workflow.ReceiveChannel, _ bool) {
-			var r CardReport
-			c.Receive(ctx, &r)
-			a.report(r)
-		})
-		sel.AddFuture(expiry, func(f workflow.Future) {
-			if f.Get(ctx, nil) == nil {
-				a.expire(ctx)
-				expiry = workflow.NewTimer(timerCtx, a.untilNextExpiry(ctx))
-			}
-		})
-		sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) {})
-		sel.Select(ctx)
-		if ctx.Err() != nil {
-			// Stopped by an operator: the next allocation starts a fresh
-			// allocator, which finds unused cards at the RA again.
+	checkDue := workflow.NewTimer(timerCtx, leaseCheckInterval)
+	for {
+		// Await fails, or its condition holds through the cancelled
+		// timer, when an operator stops the allocator: the next
+		// allocation starts a fresh one, which finds unused cards at the
+		// RA again.
+		if err := workflow.Await(ctx, func() bool { return checkDue.IsReady() || a.handOverDue(ctx) }); err != nil || ctx.Err() != nil {
 			return ctx.Err()
 		}
+		if !checkDue.IsReady() {
+			break
+		}
+		if workflow.GetVersion(ctx, leaseEndsByHolder, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+			a.expireByTTL(ctx)
+		} else {
+			a.checkLeases(ctx)
+		}
+		checkDue = workflow.NewTimer(timerCtx, leaseCheckInterval)
 	}
 	// Hand over: refuse new allocations, let running ones finish, apply
 	// every report, then continue with the same state.
@@ -230,12 +251,15 @@ func (a *allocator) refill(ctx workflow.Context) error {
 }
 
 // withFill bounds a fill: an allocation waits for it, so it must not retry
-// for hours like an issuance's calls.
+// for hours like an issuance's calls. One attempt may chain tens of RA
+// calls, each retried on its own (activities.CallBackoff); its heartbeat
+// tells a dead worker from a slow RA, and the next attempt resumes from it.
 func withFill(ctx workflow.Context) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout:    callTimeout,
-		ScheduleToCloseTimeout: 5 * time.Minute,
+		StartToCloseTimeout:    5 * time.Minute,
+		ScheduleToCloseTimeout: 15 * time.Minute,
 		HeartbeatTimeout:       30 * time.Second,
+		RetryPolicy:            &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second},
 	})
 }
 
@@ -252,38 +276,88 @@ func (a *allocator) report(r CardReport) {
 	}
 }
 
-// untilNextExpiry is how long until the oldest lease expires (leaseTTL
-// when there is none; a lease made meanwhile expires after the timer).
-func (a *allocator) untilNextExpiry(ctx workflow.Context) time.Duration {
-	next := leaseTTL
-	now := workflow.Now(ctx)
-	for _, l := range a.st.Leases {
-		next = min(next, l.At.Add(leaseTTL).Sub(now))
-	}
-	return max(next, time.Second)
+// handOverDue reports whether this run should hand over to the next.
+func (a *allocator) handOverDue(ctx workflow.Context) bool {
+	return a.handled >= allocatorRunLimit || workflow.GetInfo(ctx).GetContinueAsNewSuggested()
 }
 
-// expire checks leases without news for leaseTTL: a card the RA reports
-// used is forgotten, an unused one is handed out again.
-func (a *allocator) expire(ctx workflow.Context) {
+// checkLeases ends the leases whose holders are provably gone: closed for
+// closedHolderGrace, or unknown to Temporal. A running holder keeps its
+// lease whatever its age — its create may be retrying for hours — and
+// ends it itself by reporting.
+func (a *allocator) checkLeases(ctx workflow.Context) {
+	holders := slices.Sorted(maps.Keys(func() map[string]bool {
+		m := map[string]bool{}
+		for _, l := range a.st.Leases {
+			m[l.Holder] = true
+		}
+		return m
+	}()))
+	if len(holders) == 0 {
+		return
+	}
 	var sc *activities.Scratchcards
+	var described []activities.LeaseHolder
+	if err := workflow.ExecuteActivity(summarize(withLeaseCheck(ctx), fmt.Sprintf("Ask whether the %d holders of leased scratchcards still run", len(holders))),
+		sc.DescribeLeaseHolders, holders).Get(ctx, &described); err != nil {
+		workflow.GetLogger(ctx).Warn("could not describe the scratchcard lease holders; keeping their leases", "error", err)
+		return
+	}
 	now := workflow.Now(ctx)
-	for _, sn := range slices.Sorted(func(yield func(string) bool) {
-		for sn, l := range a.st.Leases {
-			if now.Sub(l.At) >= leaseTTL && !yield(sn) {
-				return
-			}
-		}
-	}) {
-		var used bool
-		if err := workflow.ExecuteActivity(summarize(withCalls(ctx), "Check expired lease of scratchcard "+sn), sc.ScratchcardUsed, sn).Get(ctx, &used); err != nil {
-			workflow.GetLogger(ctx).Warn("could not check an expired scratchcard lease; keeping it", "sn", sn, "error", err)
-			continue
-		}
-		holder := a.st.Leases[sn].Holder
-		a.report(CardReport{SN: sn, Holder: holder, Outcome: map[bool]string{true: CardUsed, false: CardReleased}[used]})
+	gone := map[string]bool{}
+	for _, h := range described {
+		gone[h.ID] = h.Closed && now.Sub(h.ClosedAt) >= closedHolderGrace
+	}
+	for _, sn := range a.leasedCards(func(l Lease) bool { return gone[l.Holder] }) {
+		a.settleAtRA(ctx, sn)
 	}
 	a.gauge(ctx)
+}
+
+// expireByTTL is the lease check of runs begun before leaseEndsByHolder
+// (see there): it ends leases without news for legacyLeaseTTL by the RA's
+// isused alone.
+func (a *allocator) expireByTTL(ctx workflow.Context) {
+	now := workflow.Now(ctx)
+	for _, sn := range a.leasedCards(func(l Lease) bool { return now.Sub(l.At) >= legacyLeaseTTL }) {
+		a.settleAtRA(ctx, sn)
+	}
+	a.gauge(ctx)
+}
+
+// leasedCards lists, in order, the leased cards whose lease matches.
+func (a *allocator) leasedCards(match func(Lease) bool) []string {
+	var cards []string
+	for sn, l := range a.st.Leases {
+		if match(l) {
+			cards = append(cards, sn)
+		}
+	}
+	slices.Sort(cards)
+	return cards
+}
+
+// settleAtRA ends the lease of card sn, whose holder is gone without a
+// word, by what the RA says: used → forgotten, unused → handed out again.
+// If the RA cannot say, the lease is kept for the next check.
+func (a *allocator) settleAtRA(ctx workflow.Context, sn string) {
+	var sc *activities.Scratchcards
+	holder := a.st.Leases[sn].Holder
+	var used bool
+	if err := workflow.ExecuteActivity(summarize(withLeaseCheck(ctx), "Check scratchcard "+sn+" of a lease holder gone without a word"), sc.ScratchcardUsed, sn).Get(ctx, &used); err != nil {
+		workflow.GetLogger(ctx).Warn("could not check a scratchcard at the RA; keeping its lease", "sn", sn, "error", err)
+		return
+	}
+	a.report(CardReport{SN: sn, Holder: holder, Outcome: map[bool]string{true: CardUsed, false: CardReleased}[used]})
+}
+
+// withLeaseCheck bounds a lease check's calls: nothing waits on them, and
+// a lease whose check fails is checked again leaseCheckInterval later.
+func withLeaseCheck(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout:    callTimeout,
+		ScheduleToCloseTimeout: 10 * time.Minute,
+	})
 }
 
 // gauge publishes the pool level operators watch.

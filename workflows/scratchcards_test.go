@@ -4,13 +4,24 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
+	"go.temporal.io/api/enums/v1"
+	workflowpb "go.temporal.io/api/workflow/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/internal/provider"
@@ -23,6 +34,20 @@ type fakeCards struct {
 	scripted
 	total int
 	used  map[string]bool
+	// fault, when set, may fail a call (op, and the card for isused)
+	// before it is answered.
+	fault func(op, sn string) error
+}
+
+// failing calls scripted errors, then the fault hook; the caller holds mu.
+func (f *fakeCards) failing(op, sn string) error {
+	if err := f.call(op); err != nil {
+		return err
+	}
+	if f.fault != nil {
+		return f.fault(op, sn)
+	}
+	return nil
 }
 
 func (f *fakeCards) sn(i int) string { return fmt.Sprint(1000 + i) }
@@ -30,7 +55,9 @@ func (f *fakeCards) sn(i int) string { return fmt.Sprint(1000 + i) }
 func (f *fakeCards) GetFirstUnusedScratchcard(_ context.Context, _ string) (uanataca.Scratchcard, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.call("first")
+	if err := f.failing("first", ""); err != nil {
+		return uanataca.Scratchcard{}, err
+	}
 	for i := 1; i <= f.total; i++ {
 		if !f.used[f.sn(i)] {
 			return uanataca.Scratchcard{SN: uanataca.FlexString(f.sn(i))}, nil
@@ -42,8 +69,10 @@ func (f *fakeCards) GetFirstUnusedScratchcard(_ context.Context, _ string) (uana
 func (f *fakeCards) ListScratchcards(_ context.Context, _ string, page int) (uanataca.Page[uanataca.Scratchcard], error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.call("list")
 	p := uanataca.Page[uanataca.Scratchcard]{Count: f.total}
+	if err := f.failing("list", ""); err != nil {
+		return p, err
+	}
 	for i := (page-1)*10 + 1; i <= min(page*10, f.total); i++ {
 		p.Results = append(p.Results, uanataca.Scratchcard{SN: uanataca.FlexString(f.sn(i))})
 	}
@@ -57,7 +86,9 @@ func (f *fakeCards) ListScratchcards(_ context.Context, _ string, page int) (uan
 func (f *fakeCards) IsScratchcardUsed(_ context.Context, sn string) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.call("isused")
+	if err := f.failing("isused", sn); err != nil {
+		return false, err
+	}
 	return f.used[sn], nil
 }
 
@@ -67,25 +98,80 @@ func (f *fakeCards) use(sn string) {
 	f.used[sn] = true
 }
 
+// fakeHolders is the Temporal client's view of the lease holders'
+// workflows: each runs until the test closes it.
+type fakeHolders struct {
+	client.Client
+	mu     sync.Mutex
+	closed map[string]time.Time
+}
+
+func (f *fakeHolders) DescribeWorkflowExecution(_ context.Context, id, _ string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	info := &workflowpb.WorkflowExecutionInfo{Status: enums.WORKFLOW_EXECUTION_STATUS_RUNNING}
+	if at, ok := f.closed[id]; ok {
+		info.Status, info.CloseTime = enums.WORKFLOW_EXECUTION_STATUS_COMPLETED, timestamppb.New(at)
+	}
+	return &workflowservice.DescribeWorkflowExecutionResponse{WorkflowExecutionInfo: info}, nil
+}
+
 type allocatorEnv struct {
 	*testEnv
-	cards *fakeCards
+	cards   *fakeCards
+	holders *fakeHolders
 	// got records each allocation's card or error, in the order asked.
 	got []string
+	// handedTo records, by card, each holder it was handed to.
+	handedTo map[string][]string
 }
 
 func newAllocatorEnv(total int, used ...string) *allocatorEnv {
-	env := &allocatorEnv{testEnv: newTestEnv(), cards: &fakeCards{total: total, used: map[string]bool{}}}
+	env := &allocatorEnv{
+		testEnv: newTestEnv(), cards: &fakeCards{total: total, used: map[string]bool{}},
+		holders: &fakeHolders{closed: map[string]time.Time{}}, handedTo: map[string][]string{},
+	}
 	for _, sn := range used {
 		env.cards.used[sn] = true
 	}
 	env.RegisterWorkflow(ScratchcardAllocator)
-	env.RegisterActivity(&activities.Scratchcards{Client: env.cards})
+	env.RegisterActivity(&activities.Scratchcards{
+		Client: env.cards, Temporal: env.holders,
+		// The fills' retries wait real time: keep them short.
+		FillBackoff: activities.CallBackoff{Tries: 8, First: time.Millisecond, Max: 50 * time.Millisecond},
+	})
 	return env
+}
+
+// closeHolder ends holder's workflow at d, as if it completed without
+// telling the allocator.
+func (e *allocatorEnv) closeHolder(d time.Duration, holder string) {
+	e.RegisterDelayedCallback(func() {
+		e.holders.mu.Lock()
+		defer e.holders.mu.Unlock()
+		e.holders.closed[holder] = e.Now()
+	}, d)
+}
+
+// handedTwice lists the cards handed to more than one holder.
+func (e *allocatorEnv) handedTwice() map[string][]string {
+	twice := map[string][]string{}
+	for sn, holders := range e.handedTo {
+		if len(holders) > 1 {
+			twice[sn] = holders
+		}
+	}
+	return twice
 }
 
 // allocate asks for a card at d, as holder, optionally giving one back.
 func (e *allocatorEnv) allocate(t *testing.T, d time.Duration, holder string, giving *CardReport) {
+	e.allocateThen(t, d, holder, giving, nil)
+}
+
+// allocateThen asks for a card at d, as holder, and calls onCard with the
+// card it gets.
+func (e *allocatorEnv) allocateThen(t *testing.T, d time.Duration, holder string, giving *CardReport, onCard func(sn string)) {
 	e.RegisterDelayedCallback(func() {
 		e.UpdateWorkflow(UpdateAllocate, fmt.Sprintf("%s@%s", holder, d), &testsuite.TestUpdateCallback{
 			OnReject: func(err error) { t.Errorf("allocation for %s rejected: %v", holder, err) },
@@ -99,7 +185,14 @@ func (e *allocatorEnv) allocate(t *testing.T, d time.Duration, holder string, gi
 					e.got = append(e.got, "error:"+err.Error())
 					return
 				}
-				e.got = append(e.got, v.(string))
+				sn := v.(string)
+				e.got = append(e.got, sn)
+				if !slices.Contains(e.handedTo[sn], holder) {
+					e.handedTo[sn] = append(e.handedTo[sn], holder)
+				}
+				if onCard != nil {
+					onCard(sn)
+				}
 			},
 		}, AllocateRequest{Holder: holder, Giving: giving})
 	}, d)
@@ -176,17 +269,104 @@ func TestAllocatorPoolExhausted(t *testing.T) {
 	}
 }
 
-func TestAllocatorExpiredLeaseCheckedAtRA(t *testing.T) {
+// lapse is longer than the allocator leaves a lease unchecked.
+const lapse = 30 * time.Minute
+
+func TestAllocatorLeaseOfClosedHolderCheckedAtRA(t *testing.T) {
 	env := newAllocatorEnv(30)
 	env.allocate(t, 1*time.Second, "wf-a", nil) // 1001, never reported: its issuance vanished
 	env.allocate(t, 2*time.Second, "wf-b", nil) // 1002, used but never reported
 	env.RegisterDelayedCallback(func() { env.cards.use("1002") }, 3*time.Second)
-	env.allocate(t, leaseTTL+2*time.Minute, "wf-c", nil)
-	env.allocate(t, leaseTTL+3*time.Minute, "wf-d", nil)
-	env.run(t, 2*leaseTTL)
+	env.closeHolder(10*time.Minute, "wf-a")
+	env.closeHolder(10*time.Minute, "wf-b")
+	env.allocate(t, lapse+2*time.Minute, "wf-c", nil)
+	env.allocate(t, lapse+3*time.Minute, "wf-d", nil)
+	env.run(t, 2*lapse)
 
 	if fmt.Sprint(env.got) != "[1001 1002 1001 1003]" {
-		t.Fatalf("allocations %v; want the unused expired 1001 handed out again, the used 1002 never", env.got)
+		t.Fatalf("allocations %v; want the unused 1001 of a closed holder handed out again, the used 1002 never", env.got)
+	}
+}
+
+// An issuance whose create keeps failing (the RA answers 5xx) holds its
+// card, unused at the RA, for as long as the create is retried: the card
+// must not be handed to anybody else meanwhile.
+func TestAllocatorKeepsLeaseWhileItsHolderRetriesCreate(t *testing.T) {
+	env := newAllocatorEnv(100)
+	env.allocate(t, time.Second, "wf-stuck", nil) // 1001; its create fails for 2 h
+	for i := range 20 {
+		holder := fmt.Sprintf("wf-%d", i)
+		env.allocateThen(t, time.Duration(i+1)*6*time.Minute, holder, nil, func(sn string) {
+			env.cards.use(sn) // created at once
+			env.SignalWorkflow(SignalScratchcard, CardReport{SN: sn, Holder: holder, Outcome: CardUsed})
+		})
+	}
+	env.RegisterDelayedCallback(func() { env.cards.use("1001") }, 2*time.Hour) // the create succeeds at last
+	env.report(2*time.Hour, CardReport{SN: "1001", Holder: "wf-stuck", Outcome: CardUsed})
+	env.run(t, 2*time.Hour+10*time.Minute)
+
+	if twice := env.handedTwice(); len(twice) > 0 {
+		t.Fatalf("cards handed out twice (card: holders): %v", twice)
+	}
+	if len(env.got) != 21 {
+		t.Fatalf("allocations %v, want 21 cards", env.got)
+	}
+}
+
+// Checking a lease whose holder is gone waits on the RA (isused failing);
+// meanwhile a holder's report must be applied at once, so its released
+// card is the next one handed out.
+func TestAllocatorAppliesReportsWhileALeaseCheckWaitsOnTheRA(t *testing.T) {
+	env := newAllocatorEnv(30)
+	env.cards.fault = func(op, sn string) error {
+		if op == "isused" && sn == "1001" {
+			return &provider.Error{Provider: "uanataca", Operation: "is_scratchcard_used", StatusCode: http.StatusServiceUnavailable}
+		}
+		return nil
+	}
+	env.allocate(t, 1*time.Second, "wf-gone", nil) // 1001
+	env.closeHolder(10*time.Minute, "wf-gone")     // without a word
+	env.allocate(t, 2*time.Second, "wf-b", nil)    // 1002
+	env.report(lapse+time.Minute, CardReport{SN: "1002", Holder: "wf-b", Outcome: CardReleased})
+	env.allocate(t, lapse+2*time.Minute, "wf-c", nil)
+	env.run(t, lapse+5*time.Minute)
+
+	if fmt.Sprint(env.got) != "[1001 1002 1002]" {
+		t.Fatalf("allocations %v, want the released 1002 handed out again while 1001 is being checked", env.got)
+	}
+}
+
+// An ordinary bad day at the RA (30% 5xx, 10% 429) must not starve the
+// issuances: 50 concurrent allocations all get distinct unused cards.
+func TestAllocatorServesConcurrentAllocationsFromAFaultyRA(t *testing.T) {
+	env := newAllocatorEnv(300)
+	env.SetTestTimeout(time.Minute) // the fills' retries wait real time
+	for i := 1; i <= 300; i += 4 {
+		env.cards.used[env.cards.sn(i)] = true // used outside certflow
+	}
+	usedBefore := maps.Clone(env.cards.used)
+	rng := rand.New(rand.NewPCG(12, 6))
+	env.cards.fault = func(op, _ string) error {
+		switch r := rng.Float64(); {
+		case r < 0.30:
+			return &provider.Error{Provider: "uanataca", Operation: op, StatusCode: http.StatusServiceUnavailable}
+		case r < 0.40:
+			return &provider.Error{Provider: "uanataca", Operation: op, StatusCode: http.StatusTooManyRequests, RetryAfter: 10 * time.Millisecond}
+		}
+		return nil
+	}
+	for i := range 50 {
+		env.allocate(t, time.Second, fmt.Sprintf("wf-%d", i), nil)
+	}
+	env.run(t, time.Hour)
+
+	if len(env.got) != 50 {
+		t.Fatalf("%d of 50 allocations answered: %v", len(env.got), env.got)
+	}
+	for _, sn := range env.got {
+		if usedBefore[sn] || len(env.handedTo[sn]) != 1 {
+			t.Fatalf("allocations %v: want 50 distinct unused cards; %s is used at the RA or handed out twice (%v)", env.got, sn, env.handedTo[sn])
+		}
 	}
 }
 
