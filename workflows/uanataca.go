@@ -243,13 +243,14 @@ func createUanatacaRequest(ctx workflow.Context, t *tracker, body uanataca.Creat
 }
 
 // reportCard tells the RA's allocator what became of a card. It survives
-// the workflow's cancellation; if it is lost anyway, the allocator's lease
-// expiry asks the RA.
+// the workflow's cancellation; if it is lost anyway, the allocator keeps
+// the lease until this workflow has closed, then asks the RA whether the
+// card was used.
 func reportCard(ctx workflow.Context, ra string, r CardReport) {
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	id := AllocatorID(workflow.GetInfo(ctx).TaskQueueName, ra)
 	if err := workflow.SignalExternalWorkflow(dctx, id, "", SignalScratchcard, r).Get(dctx, nil); err != nil {
-		workflow.GetLogger(ctx).Warn("could not tell the scratchcard allocator; its lease will expire", "scratchcard", r.SN, "error", err)
+		workflow.GetLogger(ctx).Warn("could not tell the scratchcard allocator; it will ask the RA about the card once this workflow has closed", "scratchcard", r.SN, "error", err)
 	}
 }
 
