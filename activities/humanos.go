@@ -36,20 +36,20 @@ func (a *Humanos) CreateHumanosRequest(ctx context.Context, in CreateHumanosInpu
 }
 
 // GetHumanosRequest reads the request's authoritative state.
-func (a *Humanos) GetHumanosRequest(ctx context.Context, id string) (humanos.Request, error) {
-	r, err := a.Client.GetRequest(ctx, id)
+func (a *Humanos) GetHumanosRequest(ctx context.Context, ref ObjectID) (humanos.Request, error) {
+	r, err := a.Client.GetRequest(ctx, ref.ID)
 	return r, mapError(err)
 }
 
 // AwaitHumanosRequest returns the request once it is over; until then its
 // retry policy polls (the fallback for lost webhooks).
-func (a *Humanos) AwaitHumanosRequest(ctx context.Context, id string) (humanos.Request, error) {
-	return pollUntilFinal("request "+id, func() (humanos.Request, error) { return a.GetHumanosRequest(ctx, id) }, JudgeHumanos)
+func (a *Humanos) AwaitHumanosRequest(ctx context.Context, ref ObjectID) (humanos.Request, error) {
+	return pollUntilFinal("request "+ref.ID, func() (humanos.Request, error) { return a.GetHumanosRequest(ctx, ref) }, JudgeHumanos)
 }
 
 // CancelHumanosRequest cancels the request (irreversibly) and returns its
 // final state; a request already cancelled or gone is reported, not failed.
-func (a *Humanos) CancelHumanosRequest(ctx context.Context, id string) (humanos.Request, error) {
-	return cancelThenRead(func() error { return a.Client.CancelRequest(ctx, id) },
-		func() (humanos.Request, error) { return a.GetHumanosRequest(ctx, id) })
+func (a *Humanos) CancelHumanosRequest(ctx context.Context, ref ObjectID) (humanos.Request, error) {
+	return cancelThenRead(func() error { return a.Client.CancelRequest(ctx, ref.ID) },
+		func() (humanos.Request, error) { return a.GetHumanosRequest(ctx, ref) })
 }

@@ -33,15 +33,15 @@ func (a *MasStack) CreateMasStackIdentification(ctx context.Context, r masstack.
 }
 
 // GetMasStackIdentification reads the identification.
-func (a *MasStack) GetMasStackIdentification(ctx context.Context, id string) (masstack.Identification, error) {
-	idn, err := a.Client.GetIdentification(ctx, id)
+func (a *MasStack) GetMasStackIdentification(ctx context.Context, ref ObjectID) (masstack.Identification, error) {
+	idn, err := a.Client.GetIdentification(ctx, ref.ID)
 	return idn, mapError(err)
 }
 
 // AwaitMasStackIdentification returns the identification once its status
 // is final; until then its retry policy polls.
-func (a *MasStack) AwaitMasStackIdentification(ctx context.Context, id string) (masstack.Identification, error) {
-	return pollUntilFinal("identification "+id, func() (masstack.Identification, error) { return a.GetMasStackIdentification(ctx, id) }, JudgeMasStack)
+func (a *MasStack) AwaitMasStackIdentification(ctx context.Context, ref ObjectID) (masstack.Identification, error) {
+	return pollUntilFinal("identification "+ref.ID, func() (masstack.Identification, error) { return a.GetMasStackIdentification(ctx, ref) }, JudgeMasStack)
 }
 
 // CancelIdentificationInput names the identification and why it is
@@ -56,5 +56,5 @@ type CancelIdentificationInput struct {
 // are reported, not failed.
 func (a *MasStack) CancelMasStackIdentification(ctx context.Context, in CancelIdentificationInput) (masstack.Identification, error) {
 	return cancelThenRead(func() error { return a.Client.CancelIdentification(ctx, in.ID, in.Reason) },
-		func() (masstack.Identification, error) { return a.GetMasStackIdentification(ctx, in.ID) })
+		func() (masstack.Identification, error) { return a.GetMasStackIdentification(ctx, ObjectID{ID: in.ID}) })
 }

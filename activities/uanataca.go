@@ -92,8 +92,8 @@ func invalidScratchcard(err error) bool {
 }
 
 // UploadUanatacaDocument attaches one document to the request.
-func (a *Uanataca) UploadUanatacaDocument(ctx context.Context, pk int64, doc uanataca.Document) (uanataca.UploadedDocument, error) {
-	up, err := a.Client.UploadDocument(ctx, pk, doc)
+func (a *Uanataca) UploadUanatacaDocument(ctx context.Context, ref RequestPK, doc uanataca.Document) (uanataca.UploadedDocument, error) {
+	up, err := a.Client.UploadDocument(ctx, ref.PK, doc)
 	return up, mapError(err)
 }
 
@@ -108,13 +108,13 @@ type ApproveResult struct {
 // request waits for an operator's approval in the RA's own tools. A request
 // already past CREATED (412, e.g. a retry after a lost answer) is read and
 // returned rather than failed.
-func (a *Uanataca) ApproveUanatacaRequest(ctx context.Context, pk int64) (ApproveResult, error) {
+func (a *Uanataca) ApproveUanatacaRequest(ctx context.Context, ref RequestPK) (ApproveResult, error) {
 	if a.Approval == nil {
 		return ApproveResult{}, nil
 	}
-	r, err := a.Client.Approve(ctx, pk, *a.Approval)
+	r, err := a.Client.Approve(ctx, ref.PK, *a.Approval)
 	if provider.StatusOf(err) == http.StatusPreconditionFailed {
-		r, err = a.Client.GetRequest(ctx, pk)
+		r, err = a.Client.GetRequest(ctx, ref.PK)
 	}
 	if err != nil {
 		return ApproveResult{}, mapError(err)
@@ -123,8 +123,8 @@ func (a *Uanataca) ApproveUanatacaRequest(ctx context.Context, pk int64) (Approv
 }
 
 // GetUanatacaRequest reads the request's authoritative state.
-func (a *Uanataca) GetUanatacaRequest(ctx context.Context, pk int64) (uanataca.Request, error) {
-	r, err := a.Client.GetRequest(ctx, pk)
+func (a *Uanataca) GetUanatacaRequest(ctx context.Context, ref RequestPK) (uanataca.Request, error) {
+	r, err := a.Client.GetRequest(ctx, ref.PK)
 	if err != nil {
 		return uanataca.Request{}, mapError(err)
 	}
@@ -135,16 +135,16 @@ func (a *Uanataca) GetUanatacaRequest(ctx context.Context, pk int64) (uanataca.R
 // it is not, it fails with a retryable ProviderNotFinal error: the activity's
 // retry policy then does the waiting between polls, which adds nothing to
 // workflow history however long the wait.
-func (a *Uanataca) AwaitUanatacaRequest(ctx context.Context, pk int64) (uanataca.Request, error) {
-	return pollUntilFinal(fmt.Sprintf("request %d", pk), func() (uanataca.Request, error) { return a.GetUanatacaRequest(ctx, pk) }, JudgeUanataca)
+func (a *Uanataca) AwaitUanatacaRequest(ctx context.Context, ref RequestPK) (uanataca.Request, error) {
+	return pollUntilFinal(fmt.Sprintf("request %d", ref.PK), func() (uanataca.Request, error) { return a.GetUanatacaRequest(ctx, ref) }, JudgeUanataca)
 }
 
 // CancelUanatacaRequest cancels the request and returns its final state. A
 // request already issued or cancelled (412) or gone (404) is not an error:
 // the compensation reads and reports what the RA holds.
-func (a *Uanataca) CancelUanatacaRequest(ctx context.Context, pk int64) (uanataca.Request, error) {
-	return cancelThenRead(func() error { return a.Client.CancelRequest(ctx, pk) },
-		func() (uanataca.Request, error) { return a.GetUanatacaRequest(ctx, pk) })
+func (a *Uanataca) CancelUanatacaRequest(ctx context.Context, ref RequestPK) (uanataca.Request, error) {
+	return cancelThenRead(func() error { return a.Client.CancelRequest(ctx, ref.PK) },
+		func() (uanataca.Request, error) { return a.GetUanatacaRequest(ctx, ref) })
 }
 
 // public strips the one personal field a Request carries before it enters

@@ -30,20 +30,20 @@ func (a *Universign) CreateUniversignRegistration(ctx context.Context, r univers
 }
 
 // GetUniversignRegistration reads the registration.
-func (a *Universign) GetUniversignRegistration(ctx context.Context, id string) (universign.Registration, error) {
-	reg, err := a.Client.GetRegistration(ctx, id)
+func (a *Universign) GetUniversignRegistration(ctx context.Context, ref ObjectID) (universign.Registration, error) {
+	reg, err := a.Client.GetRegistration(ctx, ref.ID)
 	return reg, mapError(err)
 }
 
 // AwaitUniversignRegistration returns the registration once its state is
 // final; until then its retry policy polls.
-func (a *Universign) AwaitUniversignRegistration(ctx context.Context, id string) (universign.Registration, error) {
-	return pollUntilFinal("registration "+id, func() (universign.Registration, error) { return a.GetUniversignRegistration(ctx, id) }, JudgeUniversign)
+func (a *Universign) AwaitUniversignRegistration(ctx context.Context, ref ObjectID) (universign.Registration, error) {
+	return pollUntilFinal("registration "+ref.ID, func() (universign.Registration, error) { return a.GetUniversignRegistration(ctx, ref) }, JudgeUniversign)
 }
 
 // CancelUniversignRegistration cancels the registration and returns its
 // final state.
-func (a *Universign) CancelUniversignRegistration(ctx context.Context, id string) (universign.Registration, error) {
-	return cancelThenRead(func() error { return a.Client.CancelRegistration(ctx, id) },
-		func() (universign.Registration, error) { return a.GetUniversignRegistration(ctx, id) })
+func (a *Universign) CancelUniversignRegistration(ctx context.Context, ref ObjectID) (universign.Registration, error) {
+	return cancelThenRead(func() error { return a.Client.CancelRegistration(ctx, ref.ID) },
+		func() (universign.Registration, error) { return a.GetUniversignRegistration(ctx, ref) })
 }

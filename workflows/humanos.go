@@ -168,15 +168,15 @@ func (h *humanosRequest) run(ctx workflow.Context) (*HumanosRequestResult, error
 }
 
 func (h *humanosRequest) poll(ctx workflow.Context) workflow.Future {
-	return workflow.ExecuteActivity(ctx, h.hu.AwaitHumanosRequest, h.req.ID)
+	return workflow.ExecuteActivity(ctx, h.hu.AwaitHumanosRequest, activities.ObjectID{ID: h.req.ID})
 }
 
 func (h *humanosRequest) read(ctx workflow.Context) workflow.Future {
-	return workflow.ExecuteActivity(ctx, h.hu.GetHumanosRequest, h.req.ID)
+	return workflow.ExecuteActivity(ctx, h.hu.GetHumanosRequest, activities.ObjectID{ID: h.req.ID})
 }
 
 func (h *humanosRequest) cancel(ctx workflow.Context) workflow.Future {
-	return workflow.ExecuteActivity(ctx, h.hu.CancelHumanosRequest, h.req.ID)
+	return workflow.ExecuteActivity(ctx, h.hu.CancelHumanosRequest, activities.ObjectID{ID: h.req.ID})
 }
 
 func (h *humanosRequest) judge(r humanos.Request) activities.Verdict {

@@ -130,11 +130,11 @@ func (m *masstackIdentification) run(ctx workflow.Context) (*MasStackIdentificat
 }
 
 func (m *masstackIdentification) poll(ctx workflow.Context) workflow.Future {
-	return workflow.ExecuteActivity(ctx, m.ms.AwaitMasStackIdentification, m.idn.ID)
+	return workflow.ExecuteActivity(ctx, m.ms.AwaitMasStackIdentification, activities.ObjectID{ID: m.idn.ID})
 }
 
 func (m *masstackIdentification) read(ctx workflow.Context) workflow.Future {
-	return workflow.ExecuteActivity(ctx, m.ms.GetMasStackIdentification, m.idn.ID)
+	return workflow.ExecuteActivity(ctx, m.ms.GetMasStackIdentification, activities.ObjectID{ID: m.idn.ID})
 }
 
 // cancel records a reason at MasStack: the caller's, or certflow's default.

@@ -177,15 +177,15 @@ func (u *uanatacaIssuance) run(ctx workflow.Context) (*UanatacaIssuanceResult, e
 }
 
 func (u *uanatacaIssuance) poll(ctx workflow.Context) workflow.Future {
-	return workflow.ExecuteActivity(ctx, u.ua.AwaitUanatacaRequest, u.res.PK)
+	return workflow.ExecuteActivity(ctx, u.ua.AwaitUanatacaRequest, activities.RequestPK{PK: u.res.PK})
 }
 
 func (u *uanatacaIssuance) read(ctx workflow.Context) workflow.Future {
-	return workflow.ExecuteActivity(ctx, u.ua.GetUanatacaRequest, u.res.PK)
+	return workflow.ExecuteActivity(ctx, u.ua.GetUanatacaRequest, activities.RequestPK{PK: u.res.PK})
 }
 
 func (u *uanatacaIssuance) cancel(ctx workflow.Context) workflow.Future {
-	return workflow.ExecuteActivity(ctx, u.ua.CancelUanatacaRequest, u.res.PK)
+	return workflow.ExecuteActivity(ctx, u.ua.CancelUanatacaRequest, activities.RequestPK{PK: u.res.PK})
 }
 
 func (u *uanatacaIssuance) judge(r uanataca.Request) activities.Verdict {
@@ -261,12 +261,12 @@ func (u *uanatacaIssuance) submitDocuments(ctx workflow.Context) error {
 	}
 	u.t.stage(StageSubmittingDocuments)
 	for _, d := range u.in.Documents {
-		if err := workflow.ExecuteActivity(summarize(withCalls(ctx), "Upload "+d.Type), u.ua.UploadUanatacaDocument, u.res.PK, d).Get(ctx, nil); err != nil {
+		if err := workflow.ExecuteActivity(summarize(withCalls(ctx), "Upload "+d.Type), u.ua.UploadUanatacaDocument, activities.RequestPK{PK: u.res.PK}, d).Get(ctx, nil); err != nil {
 			return err
 		}
 	}
 	var approval activities.ApproveResult
-	if err := workflow.ExecuteActivity(summarize(withCalls(ctx), "Approve the request (RAO)"), u.ua.ApproveUanatacaRequest, u.res.PK).Get(ctx, &approval); err != nil {
+	if err := workflow.ExecuteActivity(summarize(withCalls(ctx), "Approve the request (RAO)"), u.ua.ApproveUanatacaRequest, activities.RequestPK{PK: u.res.PK}).Get(ctx, &approval); err != nil {
 		return err
 	}
 	u.res.Approved = approval.Approved

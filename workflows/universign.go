@@ -112,15 +112,15 @@ func (u *universignRegistration) run(ctx workflow.Context) (*UniversignRegistrat
 }
 
 func (u *universignRegistration) poll(ctx workflow.Context) workflow.Future {
-	return workflow.ExecuteActivity(ctx, u.us.AwaitUniversignRegistration, u.reg.ID)
+	return workflow.ExecuteActivity(ctx, u.us.AwaitUniversignRegistration, activities.ObjectID{ID: u.reg.ID})
 }
 
 func (u *universignRegistration) read(ctx workflow.Context) workflow.Future {
-	return workflow.ExecuteActivity(ctx, u.us.GetUniversignRegistration, u.reg.ID)
+	return workflow.ExecuteActivity(ctx, u.us.GetUniversignRegistration, activities.ObjectID{ID: u.reg.ID})
 }
 
 func (u *universignRegistration) cancel(ctx workflow.Context) workflow.Future {
-	return workflow.ExecuteActivity(ctx, u.us.CancelUniversignRegistration, u.reg.ID)
+	return workflow.ExecuteActivity(ctx, u.us.CancelUniversignRegistration, activities.ObjectID{ID: u.reg.ID})
 }
 
 func (u *universignRegistration) judge(s universign.Registration) activities.Verdict {
