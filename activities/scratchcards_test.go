@@ -11,10 +11,16 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	workflowpb "go.temporal.io/api/workflow/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/testsuite"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/certflow/certflow/internal/provider"
 	"github.com/certflow/certflow/internal/provider/uanataca"
@@ -230,5 +236,41 @@ func TestFillKeepsCardsFoundWhenACallKeepsFailing(t *testing.T) {
 	}
 	if n := ra.count("isused"); n != 6+3 {
 		t.Errorf("isused asked %d times, want 1003 to 1008 once each and 1009 three times", n)
+	}
+}
+
+// holderClient answers DescribeWorkflowExecution: running, closed at a
+// time, or unknown to Temporal.
+type holderClient struct {
+	client.Client
+	closed  map[string]time.Time
+	unknown map[string]bool
+}
+
+func (c holderClient) DescribeWorkflowExecution(_ context.Context, id, _ string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
+	if c.unknown[id] {
+		return nil, serviceerror.NewNotFound("workflow not found")
+	}
+	info := &workflowpb.WorkflowExecutionInfo{Status: enums.WORKFLOW_EXECUTION_STATUS_RUNNING}
+	if at, ok := c.closed[id]; ok {
+		info.Status, info.CloseTime = enums.WORKFLOW_EXECUTION_STATUS_FAILED, timestamppb.New(at)
+	}
+	return &workflowservice.DescribeWorkflowExecutionResponse{WorkflowExecutionInfo: info}, nil
+}
+
+func TestDescribeLeaseHolders(t *testing.T) {
+	at := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	sc := &Scratchcards{Temporal: holderClient{closed: map[string]time.Time{"wf-closed": at}, unknown: map[string]bool{"wf-purged": true}}}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivity(sc)
+	val, err := env.ExecuteActivity(sc.DescribeLeaseHolders, []string{"wf-running", "wf-closed", "wf-purged"})
+	var got []LeaseHolder
+	if err == nil {
+		err = val.Get(&got)
+	}
+	want := []LeaseHolder{{ID: "wf-running"}, {ID: "wf-closed", Closed: true, ClosedAt: at}, {ID: "wf-purged", Closed: true}}
+	if err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("described %v (%v), want %v", got, err, want)
 	}
 }

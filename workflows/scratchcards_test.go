@@ -288,6 +288,23 @@ func TestAllocatorLeaseOfClosedHolderCheckedAtRA(t *testing.T) {
 	}
 }
 
+// A run begun before leases ended by their holder's word (its history has
+// no leaseEndsByHolder marker) keeps ending them by the TTL and the RA
+// alone, so its history replays.
+func TestAllocatorRunBeforeLeaseEndsByHolderKeepsTTLExpiry(t *testing.T) {
+	env := newAllocatorEnv(30)
+	env.OnGetVersion(leaseEndsByHolder, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+	env.allocate(t, 1*time.Second, "wf-a", nil) // 1001, holder still running
+	env.allocate(t, 2*time.Second, "wf-b", nil) // 1002, used
+	env.RegisterDelayedCallback(func() { env.cards.use("1002") }, 3*time.Second)
+	env.allocate(t, 2*legacyLeaseTTL+time.Minute, "wf-c", nil)
+	env.run(t, 3*legacyLeaseTTL)
+
+	if fmt.Sprint(env.got) != "[1001 1002 1001]" {
+		t.Fatalf("allocations %v; want the unused 1001 expired by the TTL and handed out again, as before", env.got)
+	}
+}
+
 // An issuance whose create keeps failing (the RA answers 5xx) holds its
 // card, unused at the RA, for as long as the create is retried: the card
 // must not be handed to anybody else meanwhile.
