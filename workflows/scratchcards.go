@@ -3,7 +3,6 @@ package workflows
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"time"
 
@@ -286,13 +285,13 @@ func (a *allocator) handOverDue(ctx workflow.Context) bool {
 // lease whatever its age — its create may be retrying for hours — and
 // ends it itself by reporting.
 func (a *allocator) checkLeases(ctx workflow.Context) {
-	holders := slices.Sorted(maps.Keys(func() map[string]bool {
-		m := map[string]bool{}
+	holders := slices.Compact(slices.Sorted(func(yield func(string) bool) {
 		for _, l := range a.st.Leases {
-			m[l.Holder] = true
+			if !yield(l.Holder) {
+				return
+			}
 		}
-		return m
-	}()))
+	}))
 	if len(holders) == 0 {
 		return
 	}
