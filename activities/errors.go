@@ -10,6 +10,7 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/certflow/certflow/contract"
 	"github.com/certflow/certflow/internal/provider"
 	"github.com/certflow/certflow/internal/validate"
 )
@@ -18,17 +19,17 @@ import (
 // activities return. Workflows and callers match on these names; never
 // rename one.
 const (
-	ErrTypeBadRequest      = "ProviderBadRequest"     // 400, 415, 422: the request itself is wrong
-	ErrTypeUnauthorized    = "ProviderUnauthorized"   // 401: credentials missing or rejected
-	ErrTypeForbidden       = "ProviderForbidden"      // 403: credentials lack a permission
-	ErrTypeNotFound        = "ProviderNotFound"       // 404
-	ErrTypeConflict        = "ProviderConflict"       // 409
-	ErrTypeWrongState      = "ProviderWrongState"     // 412: not allowed in the resource's current state
-	ErrTypeRateLimited     = "ProviderRateLimited"    // 429 (retryable)
-	ErrTypeUnavailable     = "ProviderUnavailable"    // 5xx (retryable)
-	ErrTypeNotFinal        = "ProviderNotFinal"       // polling: not in a final state yet (retryable)
-	ErrTypeScratchcardUsed = "ScratchcardUnavailable" // the reserved card was taken by another request
-	ErrTypeInvalidInput    = "InvalidInput"           // a client refused the input before any call
+	ErrTypeBadRequest      = "ProviderBadRequest"         // 400, 415, 422: the request itself is wrong
+	ErrTypeUnauthorized    = "ProviderUnauthorized"       // 401: credentials missing or rejected
+	ErrTypeForbidden       = "ProviderForbidden"          // 403: credentials lack a permission
+	ErrTypeNotFound        = "ProviderNotFound"           // 404
+	ErrTypeConflict        = "ProviderConflict"           // 409
+	ErrTypeWrongState      = "ProviderWrongState"         // 412: not allowed in the resource's current state
+	ErrTypeRateLimited     = "ProviderRateLimited"        // 429 (retryable)
+	ErrTypeUnavailable     = "ProviderUnavailable"        // 5xx (retryable)
+	ErrTypeNotFinal        = "ProviderNotFinal"           // polling: not in a final state yet (retryable)
+	ErrTypeScratchcardUsed = "ScratchcardUnavailable"     // the reserved card was taken by another request
+	ErrTypeInvalidInput    = contract.ErrTypeInvalidInput // a client refused the input before any call
 )
 
 // nonRetryable maps the HTTP statuses that no retry can fix to their types.

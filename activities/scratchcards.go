@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/certflow/certflow/contract"
 	"github.com/certflow/certflow/internal/provider"
 	"github.com/certflow/certflow/internal/provider/uanataca"
 )
@@ -342,8 +343,7 @@ func (a *Scratchcards) DescribeLeaseHolders(ctx context.Context, ids []string) (
 // the very issuances waiting for it. The worker polls it beside taskQueue.
 func AllocatorTaskQueue(taskQueue string) string { return taskQueue + "-scratchcards" }
 
-// AllocateInput asks the allocator of RA for a card. The workflow names
-// the allocator and its update (activities cannot import workflows).
+// AllocateInput asks the allocator of RA for a card.
 type AllocateInput struct {
 	RA string `json:"ra"`
 	// Holder is the asking issuance's workflow ID.
@@ -354,9 +354,9 @@ type AllocateInput struct {
 	// else), with its outcome; empty on a first request.
 	GivingSN      string `json:"giving_sn,omitempty"`
 	GivingOutcome string `json:"giving_outcome,omitempty"`
-	AllocatorID   string `json:"allocator_id"`
-	AllocatorType string `json:"allocator_type"`
-	UpdateName    string `json:"update_name"`
+	// AllocatorID is the allocator's workflow ID (contract.AllocatorID),
+	// the one the issuance reports its card to.
+	AllocatorID string `json:"allocator_id"`
 }
 
 // AllocateScratchcard asks the RA's allocator workflow for a card with
@@ -368,12 +368,16 @@ func (a *Scratchcards) AllocateScratchcard(ctx context.Context, in AllocateInput
 		TaskQueue:                AllocatorTaskQueue(activity.GetInfo(ctx).TaskQueue),
 		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		StaticSummary:            "Scratchcard allocator of RA " + in.RA,
-	}, in.AllocatorType, map[string]string{"ra": in.RA})
+	}, contract.ScratchcardAllocatorName, contract.AllocatorState{RA: in.RA})
+	req := contract.AllocateRequest{Holder: in.Holder}
+	if in.GivingSN != "" {
+		req.Giving = &contract.CardReport{SN: in.GivingSN, Holder: in.Holder, Outcome: in.GivingOutcome}
+	}
 	handle, err := a.Temporal.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
 		StartWorkflowOperation: start,
 		UpdateOptions: client.UpdateWorkflowOptions{
-			UpdateID: in.UpdateID, UpdateName: in.UpdateName,
-			Args:         []any{allocateRequest(in)},
+			UpdateID: in.UpdateID, UpdateName: contract.UpdateAllocate,
+			Args:         []any{req},
 			WaitForStage: client.WorkflowUpdateStageCompleted,
 		},
 	})
@@ -387,13 +391,4 @@ func (a *Scratchcards) AllocateScratchcard(ctx context.Context, in AllocateInput
 		return "", temporal.NewNonRetryableApplicationError(appErr.Error(), ErrTypePoolExhausted, nil)
 	}
 	return sn, err
-}
-
-// allocateRequest is the allocator's AllocateRequest, as JSON fields.
-func allocateRequest(in AllocateInput) map[string]any {
-	req := map[string]any{"holder": in.Holder}
-	if in.GivingSN != "" {
-		req["giving"] = map[string]string{"sn": in.GivingSN, "holder": in.Holder, "outcome": in.GivingOutcome}
-	}
-	return req
 }

@@ -19,8 +19,8 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
+	"github.com/certflow/certflow/contract"
 	"github.com/certflow/certflow/internal/codec"
-	"github.com/certflow/certflow/workflows"
 )
 
 // ErrAlreadyStarted is matched (errors.Is) by the error of a start whose
@@ -33,7 +33,7 @@ var ErrAlreadyStarted = errors.New("certflow workflow ID already running or succ
 // Options configure a Client.
 type Options struct {
 	// TaskQueue is the task queue the certflow worker polls (its
-	// CERTFLOW_TASK_QUEUE); empty means workflows.DefaultTaskQueue.
+	// CERTFLOW_TASK_QUEUE); empty means contract.DefaultTaskQueue.
 	TaskQueue string
 }
 
@@ -48,7 +48,7 @@ type Client struct {
 // New returns a Client that starts workflows through c.
 func New(c client.Client, opts Options) *Client {
 	if opts.TaskQueue == "" {
-		opts.TaskQueue = workflows.DefaultTaskQueue
+		opts.TaskQueue = contract.DefaultTaskQueue
 	}
 	return &Client{temporal: c, taskQueue: opts.TaskQueue}
 }
@@ -89,26 +89,26 @@ func (r Run[R]) Result(ctx context.Context) (R, error) {
 // data) to make the start idempotent: while a workflow under that ID runs or
 // after it succeeded, the start fails with ErrAlreadyStarted. An empty id
 // gets "uanataca-<uuid>". The same holds for every Start method.
-func (c *Client) StartUanatacaIssuance(ctx context.Context, id string, in workflows.UanatacaIssuanceInput) (Run[workflows.UanatacaIssuanceResult], error) {
-	return start[workflows.UanatacaIssuanceResult](ctx, c, workflows.ProviderUanataca, workflows.UanatacaIssuanceName, id, uanatacaSummary(in), in)
+func (c *Client) StartUanatacaIssuance(ctx context.Context, id string, in contract.UanatacaIssuanceInput) (Run[contract.UanatacaIssuanceResult], error) {
+	return start[contract.UanatacaIssuanceResult](ctx, c, contract.ProviderUanataca, contract.UanatacaIssuanceName, id, uanatacaSummary(in), in)
 }
 
 // StartUniversignRegistration starts a Universign standalone registration;
 // the link to send the person is in Status's ActionURL once it exists.
-func (c *Client) StartUniversignRegistration(ctx context.Context, id string, in workflows.UniversignRegistrationInput) (Run[workflows.UniversignRegistrationResult], error) {
-	return start[workflows.UniversignRegistrationResult](ctx, c, workflows.ProviderUniversign, workflows.UniversignRegistrationName, id, universignSummary(in), in)
+func (c *Client) StartUniversignRegistration(ctx context.Context, id string, in contract.UniversignRegistrationInput) (Run[contract.UniversignRegistrationResult], error) {
+	return start[contract.UniversignRegistrationResult](ctx, c, contract.ProviderUniversign, contract.UniversignRegistrationName, id, universignSummary(in), in)
 }
 
 // StartMasStackIdentification starts a MasStack identity-document
 // identification; the person's link is in Status's ActionURL once it exists.
-func (c *Client) StartMasStackIdentification(ctx context.Context, id string, in workflows.MasStackIdentificationInput) (Run[workflows.MasStackIdentificationResult], error) {
-	return start[workflows.MasStackIdentificationResult](ctx, c, workflows.ProviderMasStack, workflows.MasStackIdentificationName, id, masStackSummary(in), in)
+func (c *Client) StartMasStackIdentification(ctx context.Context, id string, in contract.MasStackIdentificationInput) (Run[contract.MasStackIdentificationResult], error) {
+	return start[contract.MasStackIdentificationResult](ctx, c, contract.ProviderMasStack, contract.MasStackIdentificationName, id, masStackSummary(in), in)
 }
 
 // StartHumanosRequest starts a Humanos request; each subject's link and code
 // are in Status's Subjects once the request exists.
-func (c *Client) StartHumanosRequest(ctx context.Context, id string, in workflows.HumanosRequestInput) (Run[workflows.HumanosRequestResult], error) {
-	return start[workflows.HumanosRequestResult](ctx, c, workflows.ProviderHumanos, workflows.HumanosRequestName, id, humanosSummary(in), in)
+func (c *Client) StartHumanosRequest(ctx context.Context, id string, in contract.HumanosRequestInput) (Run[contract.HumanosRequestResult], error) {
+	return start[contract.HumanosRequestResult](ctx, c, contract.ProviderHumanos, contract.HumanosRequestName, id, humanosSummary(in), in)
 }
 
 // start starts workflowType under id, or under "<kind>-<uuid>" when id is
@@ -153,9 +153,9 @@ func startOptions(id, taskQueue, summary string) client.StartWorkflowOptions {
 // A certflow worker answers the query, of a running or a closed workflow:
 // with no worker polling, the call waits until ctx ends, so give ctx a
 // deadline.
-func Status(ctx context.Context, c client.Client, id string) (workflows.Status, error) {
-	var st workflows.Status
-	v, err := c.QueryWorkflow(ctx, id, "", workflows.QueryStatus)
+func Status(ctx context.Context, c client.Client, id string) (contract.Status, error) {
+	var st contract.Status
+	v, err := c.QueryWorkflow(ctx, id, "", contract.QueryStatus)
 	if err != nil {
 		return st, fmt.Errorf("querying the status of workflow %s: %w", id, err)
 	}
@@ -177,12 +177,12 @@ func (c *Client) Cancel(ctx context.Context, id string) error {
 }
 
 // SendWebhookHint tells workflow id that its provider's state may have
-// changed: hint is a workflows.UanatacaWebhook, a workflows.HumanosWebhook,
-// or for the polled providers (Universign, MasStack) a workflows.StatusHint.
+// changed: hint is a contract.UanatacaWebhook, a contract.HumanosWebhook,
+// or for the polled providers (Universign, MasStack) a contract.StatusHint.
 // It is only a hint: the workflow re-reads the provider and trusts only what
 // it reads, so a stale, forged or repeated hint does no harm.
 func (c *Client) SendWebhookHint(ctx context.Context, id string, hint any) error {
-	if err := c.temporal.SignalWorkflow(ctx, id, "", workflows.SignalWebhook, hint); err != nil {
+	if err := c.temporal.SignalWorkflow(ctx, id, "", contract.SignalWebhook, hint); err != nil {
 		return fmt.Errorf("signalling workflow %s: %w", id, err)
 	}
 	return nil

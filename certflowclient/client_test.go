@@ -15,7 +15,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
-	"github.com/certflow/certflow/workflows"
+	"github.com/certflow/certflow/contract"
 )
 
 // fakeTemporal records what the package asks of Temporal. Only the methods
@@ -28,7 +28,7 @@ type fakeTemporal struct {
 	args         []any
 	startErr     error
 	result       string // JSON the started run's Get decodes
-	status       workflows.Status
+	status       contract.Status
 	signalled    []any // workflow ID, signal name, argument
 	cancelled    string
 }
@@ -42,7 +42,7 @@ func (f *fakeTemporal) ExecuteWorkflow(_ context.Context, opts client.StartWorkf
 }
 
 func (f *fakeTemporal) QueryWorkflow(_ context.Context, _, _, queryType string, _ ...any) (converter.EncodedValue, error) {
-	if queryType != workflows.QueryStatus {
+	if queryType != contract.QueryStatus {
 		return nil, errors.New("unknown query " + queryType)
 	}
 	p, err := converter.GetDefaultDataConverter().ToPayloads(f.status)
@@ -91,33 +91,33 @@ func TestStartEachKind(t *testing.T) {
 		start                       func(*Client, string) (string, error)
 	}{
 		{
-			kind: "uanataca", workflowType: workflows.UanatacaIssuanceName, summary: "Uanataca issuance · profile PFnubeAFCiudadano · RA 121",
+			kind: "uanataca", workflowType: contract.UanatacaIssuanceName, summary: "Uanataca issuance · profile PFnubeAFCiudadano · RA 121",
 			start: func(c *Client, id string) (string, error) {
-				in := workflows.UanatacaIssuanceInput{Request: UanatacaCreateRequest{Profile: "PFnubeAFCiudadano", RegistrationAuthority: "121"}}
+				in := contract.UanatacaIssuanceInput{Request: UanatacaCreateRequest{Profile: "PFnubeAFCiudadano", RegistrationAuthority: "121"}}
 				run, err := c.StartUanatacaIssuance(context.Background(), id, in)
 				return run.ID(), err
 			},
 		},
 		{
-			kind: "universign", workflowType: workflows.UniversignRegistrationName, summary: "Universign registration · level qcp",
+			kind: "universign", workflowType: contract.UniversignRegistrationName, summary: "Universign registration · level qcp",
 			start: func(c *Client, id string) (string, error) {
-				in := workflows.UniversignRegistrationInput{Registration: UniversignCreateRegistration{Applicant: "ana@example.com", Level: "qcp"}}
+				in := contract.UniversignRegistrationInput{Registration: UniversignCreateRegistration{Applicant: "ana@example.com", Level: "qcp"}}
 				run, err := c.StartUniversignRegistration(context.Background(), id, in)
 				return run.ID(), err
 			},
 		},
 		{
-			kind: "masstack", workflowType: workflows.MasStackIdentificationName, summary: "MasStack identification · configuration MEDIUM",
+			kind: "masstack", workflowType: contract.MasStackIdentificationName, summary: "MasStack identification · configuration MEDIUM",
 			start: func(c *Client, id string) (string, error) {
-				in := workflows.MasStackIdentificationInput{Identification: MasStackCreateIdentification{Name: "Ana", ConfigurationName: "MEDIUM"}}
+				in := contract.MasStackIdentificationInput{Identification: MasStackCreateIdentification{Name: "Ana", ConfigurationName: "MEDIUM"}}
 				run, err := c.StartMasStackIdentification(context.Background(), id, in)
 				return run.ID(), err
 			},
 		},
 		{
-			kind: "humanos", workflowType: workflows.HumanosRequestName, summary: "Humanos request · 2 subjects · HUMANOS_KYC",
+			kind: "humanos", workflowType: contract.HumanosRequestName, summary: "Humanos request · 2 subjects · HUMANOS_KYC",
 			start: func(c *Client, id string) (string, error) {
-				in := workflows.HumanosRequestInput{Request: HumanosCreateRequest{Contacts: []string{"ana@example.com", "+34600112233"}, SecurityLevel: "HUMANOS_KYC"}}
+				in := contract.HumanosRequestInput{Request: HumanosCreateRequest{Contacts: []string{"ana@example.com", "+34600112233"}, SecurityLevel: "HUMANOS_KYC"}}
 				run, err := c.StartHumanosRequest(context.Background(), id, in)
 				return run.ID(), err
 			},
@@ -137,8 +137,8 @@ func TestStartEachKind(t *testing.T) {
 			if f.workflowType != tt.workflowType || len(f.args) != 1 {
 				t.Errorf("started %v with %d arguments, want %s with the input", f.workflowType, len(f.args), tt.workflowType)
 			}
-			if f.opts.TaskQueue != workflows.DefaultTaskQueue || f.opts.StaticSummary != tt.summary {
-				t.Errorf("task queue %q, summary %q; want %q, %q", f.opts.TaskQueue, f.opts.StaticSummary, workflows.DefaultTaskQueue, tt.summary)
+			if f.opts.TaskQueue != contract.DefaultTaskQueue || f.opts.StaticSummary != tt.summary {
+				t.Errorf("task queue %q, summary %q; want %q, %q", f.opts.TaskQueue, f.opts.StaticSummary, contract.DefaultTaskQueue, tt.summary)
 			}
 
 			f = &fakeTemporal{}
@@ -151,14 +151,14 @@ func TestStartEachKind(t *testing.T) {
 
 func TestStartOfATakenIDIsErrAlreadyStarted(t *testing.T) {
 	f := &fakeTemporal{startErr: serviceerror.NewWorkflowExecutionAlreadyStarted("Workflow execution is already running.", "", "run-0")}
-	_, err := New(f, Options{}).StartUniversignRegistration(context.Background(), "order-42", workflows.UniversignRegistrationInput{})
+	_, err := New(f, Options{}).StartUniversignRegistration(context.Background(), "order-42", contract.UniversignRegistrationInput{})
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if !errors.Is(err, ErrAlreadyStarted) || !errors.As(err, &started) || started.RunId != "run-0" || !strings.Contains(err.Error(), "order-42") {
 		t.Fatalf("error %v: want ErrAlreadyStarted naming the ID and keeping Temporal's error (existing run ID)", err)
 	}
 
 	f.startErr = serviceerror.NewUnavailable("connection refused")
-	_, err = New(f, Options{}).StartUniversignRegistration(context.Background(), "order-42", workflows.UniversignRegistrationInput{})
+	_, err = New(f, Options{}).StartUniversignRegistration(context.Background(), "order-42", contract.UniversignRegistrationInput{})
 	if err == nil || errors.Is(err, ErrAlreadyStarted) {
 		t.Fatalf("error %v: an unreachable Temporal is not ErrAlreadyStarted", err)
 	}
@@ -169,28 +169,28 @@ func TestStartOfATakenIDIsErrAlreadyStarted(t *testing.T) {
 func TestSummariesShowNoFreeText(t *testing.T) {
 	const name = "Ana Ruiz"
 	for _, s := range []string{
-		uanatacaSummary(workflows.UanatacaIssuanceInput{Request: UanatacaCreateRequest{Profile: name, RegistrationAuthority: "ana@example.com", GivenName: name}}),
-		universignSummary(workflows.UniversignRegistrationInput{Registration: UniversignCreateRegistration{Level: name, Fullname: name}}),
-		masStackSummary(workflows.MasStackIdentificationInput{Identification: MasStackCreateIdentification{ConfigurationName: name, Name: name}}),
-		humanosSummary(workflows.HumanosRequestInput{Request: HumanosCreateRequest{Contacts: []string{"ana@example.com"}, SecurityLevel: name, Name: name}}),
+		uanatacaSummary(contract.UanatacaIssuanceInput{Request: UanatacaCreateRequest{Profile: name, RegistrationAuthority: "ana@example.com", GivenName: name}}),
+		universignSummary(contract.UniversignRegistrationInput{Registration: UniversignCreateRegistration{Level: name, Fullname: name}}),
+		masStackSummary(contract.MasStackIdentificationInput{Identification: MasStackCreateIdentification{ConfigurationName: name, Name: name}}),
+		humanosSummary(contract.HumanosRequestInput{Request: HumanosCreateRequest{Contacts: []string{"ana@example.com"}, SecurityLevel: name, Name: name}}),
 	} {
 		if strings.Contains(s, "Ana") || strings.Contains(s, "@") || strings.HasSuffix(s, " ") || strings.Contains(s, "·  ·") {
 			t.Errorf("summary %q shows free text or an empty part", s)
 		}
 	}
-	if s := humanosSummary(workflows.HumanosRequestInput{Request: HumanosCreateRequest{Contacts: []string{"ana@example.com"}}}); s != "Humanos request · 1 subject" {
+	if s := humanosSummary(contract.HumanosRequestInput{Request: HumanosCreateRequest{Contacts: []string{"ana@example.com"}}}); s != "Humanos request · 1 subject" {
 		t.Errorf("summary %q", s)
 	}
 }
 
 func TestRunResultIsTyped(t *testing.T) {
 	f := &fakeTemporal{result: `{"id":"reg_5X","state":"completed","url":"https://example.com/r"}`}
-	run, err := New(f, Options{}).StartUniversignRegistration(context.Background(), "order-42", workflows.UniversignRegistrationInput{})
+	run, err := New(f, Options{}).StartUniversignRegistration(context.Background(), "order-42", contract.UniversignRegistrationInput{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	res, err := run.Result(context.Background())
-	if err != nil || res != (workflows.UniversignRegistrationResult{ID: "reg_5X", State: "completed", URL: "https://example.com/r"}) {
+	if err != nil || res != (contract.UniversignRegistrationResult{ID: "reg_5X", State: "completed", URL: "https://example.com/r"}) {
 		t.Fatalf("result %+v, %v", res, err)
 	}
 	if run.ID() != "order-42" || run.RunID() != "run-1" {
@@ -198,25 +198,25 @@ func TestRunResultIsTyped(t *testing.T) {
 	}
 
 	f.result = ""
-	run, _ = New(f, Options{}).StartUniversignRegistration(context.Background(), "order-43", workflows.UniversignRegistrationInput{})
-	if res, err := run.Result(context.Background()); err == nil || res != (workflows.UniversignRegistrationResult{}) {
+	run, _ = New(f, Options{}).StartUniversignRegistration(context.Background(), "order-43", contract.UniversignRegistrationInput{})
+	if res, err := run.Result(context.Background()); err == nil || res != (contract.UniversignRegistrationResult{}) {
 		t.Fatalf("failed workflow: result %+v, error %v; want the zero result and the error", res, err)
 	}
 }
 
 func TestStatusCancelAndHint(t *testing.T) {
-	f := &fakeTemporal{status: workflows.Status{Provider: "universign", Stage: workflows.StageAwaiting, ActionURL: "https://example.com/r"}}
+	f := &fakeTemporal{status: contract.Status{Provider: "universign", Stage: contract.StageAwaiting, ActionURL: "https://example.com/r"}}
 	st, err := Status(context.Background(), f, "order-42")
-	if err != nil || st.Stage != workflows.StageAwaiting || st.ActionURL != "https://example.com/r" {
+	if err != nil || st.Stage != contract.StageAwaiting || st.ActionURL != "https://example.com/r" {
 		t.Fatalf("status %+v, %v", st, err)
 	}
 	c := New(f, Options{})
 	if err := c.Cancel(context.Background(), "order-42"); err != nil || f.cancelled != "order-42" {
 		t.Fatalf("cancel: %v, cancelled %q", err, f.cancelled)
 	}
-	hint := workflows.StatusHint{Status: "completed"}
+	hint := contract.StatusHint{Status: "completed"}
 	if err := c.SendWebhookHint(context.Background(), "order-42", hint); err != nil || len(f.signalled) != 3 ||
-		f.signalled[0] != "order-42" || f.signalled[1] != workflows.SignalWebhook || f.signalled[2] != hint {
+		f.signalled[0] != "order-42" || f.signalled[1] != contract.SignalWebhook || f.signalled[2] != hint {
 		t.Fatalf("hint: %v, signalled %v", err, f.signalled)
 	}
 }

@@ -6,11 +6,11 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/certflow/certflow/contract"
 	"github.com/certflow/certflow/internal/provider/humanos"
 	"github.com/certflow/certflow/internal/provider/masstack"
 	"github.com/certflow/certflow/internal/provider/uanataca"
 	"github.com/certflow/certflow/internal/provider/universign"
-	"github.com/certflow/certflow/workflows"
 )
 
 // The summaries below are the one line operators read for a workflow in the
@@ -20,7 +20,7 @@ import (
 // even an input with a name in the wrong field cannot leak it there. A value
 // outside its set is left out; the workflow rejects such an input anyway.
 
-func uanatacaSummary(in workflows.UanatacaIssuanceInput) string {
+func uanatacaSummary(in contract.UanatacaIssuanceInput) string {
 	ra := ""
 	if _, err := strconv.ParseUint(in.Request.RegistrationAuthority, 10, 32); err == nil {
 		ra = "RA " + in.Request.RegistrationAuthority
@@ -28,15 +28,15 @@ func uanatacaSummary(in workflows.UanatacaIssuanceInput) string {
 	return summary("Uanataca issuance", known("profile", in.Request.Profile, uanataca.ProfileNames()), ra)
 }
 
-func universignSummary(in workflows.UniversignRegistrationInput) string {
+func universignSummary(in contract.UniversignRegistrationInput) string {
 	return summary("Universign registration", known("level", in.Registration.Level, universign.Levels))
 }
 
-func masStackSummary(in workflows.MasStackIdentificationInput) string {
+func masStackSummary(in contract.MasStackIdentificationInput) string {
 	return summary("MasStack identification", known("configuration", in.Identification.ConfigurationName, masstack.Configurations))
 }
 
-func humanosSummary(in workflows.HumanosRequestInput) string {
+func humanosSummary(in contract.HumanosRequestInput) string {
 	subjects := fmt.Sprintf("%d subjects", len(in.Request.Contacts))
 	if len(in.Request.Contacts) == 1 {
 		subjects = "1 subject"

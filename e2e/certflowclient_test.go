@@ -12,10 +12,10 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/certflow/certflow/certflowclient"
+	"github.com/certflow/certflow/contract"
 	"github.com/certflow/certflow/internal/devstack"
 	"github.com/certflow/certflow/internal/provider/universign"
 	ussandbox "github.com/certflow/certflow/internal/sandbox/universign"
-	"github.com/certflow/certflow/workflows"
 )
 
 // newCertflowClient wraps a Temporal client of the test's own, as another
@@ -31,9 +31,9 @@ func newCertflowClient(t *testing.T, s *devstack.Stack) (*certflowclient.Client,
 }
 
 // clientStatus polls certflowclient.Status until cond holds.
-func clientStatus(t *testing.T, tc client.Client, id string, cond func(workflows.Status) bool) workflows.Status {
+func clientStatus(t *testing.T, tc client.Client, id string, cond func(contract.Status) bool) contract.Status {
 	t.Helper()
-	var st workflows.Status
+	var st contract.Status
 	var err error
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -57,11 +57,11 @@ func TestCertflowClientCompletesUniversignRegistration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(run.ID(), workflows.ProviderUniversign+"-") || run.RunID() == "" {
+	if !strings.HasPrefix(run.ID(), contract.ProviderUniversign+"-") || run.RunID() == "" {
 		t.Fatalf("ID %q, run ID %q: want a generated universign-<uuid> and a run", run.ID(), run.RunID())
 	}
-	st := clientStatus(t, tc, run.ID(), func(st workflows.Status) bool { return st.ActionURL != "" })
-	if err := cf.SendWebhookHint(ctx, run.ID(), workflows.StatusHint{Status: universign.StateCompleted}); err != nil {
+	st := clientStatus(t, tc, run.ID(), func(st contract.Status) bool { return st.ActionURL != "" })
+	if err := cf.SendWebhookHint(ctx, run.ID(), contract.StatusHint{Status: universign.StateCompleted}); err != nil {
 		t.Fatal(err)
 	}
 	res, err := run.Result(ctx)
@@ -100,7 +100,7 @@ func TestCertflowClientCancelsUniversignRegistration(t *testing.T) {
 	if _, err := cf.StartUniversignRegistration(ctx, "us-client-cancel", registration()); !errors.Is(err, certflowclient.ErrAlreadyStarted) {
 		t.Fatalf("starting a running ID again: %v, want ErrAlreadyStarted", err)
 	}
-	st := clientStatus(t, tc, run.ID(), func(st workflows.Status) bool { return st.ProviderRef != "" })
+	st := clientStatus(t, tc, run.ID(), func(st contract.Status) bool { return st.ProviderRef != "" })
 	if err := cf.Cancel(ctx, run.ID()); err != nil {
 		t.Fatal(err)
 	}

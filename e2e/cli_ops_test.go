@@ -17,6 +17,7 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/certflow/certflow/contract"
 	"github.com/certflow/certflow/internal/devstack"
 	uasandbox "github.com/certflow/certflow/internal/sandbox/uanataca"
 	"github.com/certflow/certflow/starter"
@@ -103,15 +104,15 @@ func TestCLIListFiltersByProviderStageAndState(t *testing.T) {
 	}
 	endsCancelled(t, closed)
 
-	row := awaitListed(t, s, running.GetID(), true, "--provider", "uanataca", "--stage", workflows.StageAwaiting, "--running")
-	want := listRow{WorkflowID: running.GetID(), Type: workflows.UanatacaIssuanceName, Provider: workflows.ProviderUanataca,
-		ExecutionStatus: "Running", Stage: workflows.StageAwaiting, ProviderRef: ref}
+	row := awaitListed(t, s, running.GetID(), true, "--provider", "uanataca", "--stage", contract.StageAwaiting, "--running")
+	want := listRow{WorkflowID: running.GetID(), Type: contract.UanatacaIssuanceName, Provider: contract.ProviderUanataca,
+		ExecutionStatus: "Running", Stage: contract.StageAwaiting, ProviderRef: ref}
 	if row != want {
 		t.Errorf("running issuance listed as %+v, want %+v", row, want)
 	}
 	awaitListed(t, s, closed.GetID(), false, "--provider", "uanataca", "--running")
 
-	row = awaitListed(t, s, closed.GetID(), true, "--provider", "uanataca", "--stage", workflows.StageCancelled, "--closed")
+	row = awaitListed(t, s, closed.GetID(), true, "--provider", "uanataca", "--stage", contract.StageCancelled, "--closed")
 	if row.ExecutionStatus != "Canceled" || row.ProviderRef != closedRef {
 		t.Errorf("cancelled issuance listed as %+v, want Canceled with its request pk %s", row, closedRef)
 	}
@@ -124,7 +125,7 @@ func TestCLIListFiltersByProviderStageAndState(t *testing.T) {
 	if rows := listJSON(t, s, "--ref", ref); rows[running.GetID()].ProviderRef != ref || rows[closed.GetID()] != (listRow{}) {
 		t.Errorf("--ref %s lists %+v, want the running issuance and not the cancelled one", ref, rows)
 	}
-	for _, args := range [][]string{{"--provider", "universign"}, {"--stage", workflows.StageCompleted}} {
+	for _, args := range [][]string{{"--provider", "universign"}, {"--stage", contract.StageCompleted}} {
 		if _, ok := listJSON(t, s, args...)[running.GetID()]; ok {
 			t.Errorf("list %v lists the running issuance", args)
 		}
@@ -137,7 +138,7 @@ func TestCLIListFiltersByProviderStageAndState(t *testing.T) {
 	if code != starter.ExitOK {
 		t.Fatalf("list exited %d: %s", code, errOut)
 	}
-	for _, want := range []string{"WORKFLOW ID", "PROVIDER REF", running.GetID() + "  ", ref, workflows.StageAwaiting, closed.GetID()} {
+	for _, want := range []string{"WORKFLOW ID", "PROVIDER REF", running.GetID() + "  ", ref, contract.StageAwaiting, closed.GetID()} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
@@ -153,7 +154,7 @@ func TestCLICancelWithReasonAndHistoryReplays(t *testing.T) {
 		t.Fatalf("cancel exited %d, printed %q (%s); want 0 and the reason", code, out, errOut)
 	}
 	endsCancelled(t, run)
-	if st := status(t, s, run.GetID()); st.ExecutionStatus != "Canceled" || st.Status.Stage != workflows.StageCancelled {
+	if st := status(t, s, run.GetID()); st.ExecutionStatus != "Canceled" || st.Status.Stage != contract.StageCancelled {
 		t.Fatalf("status after cancel = %+v", st)
 	}
 
@@ -188,7 +189,7 @@ func TestCLICancelWithReasonAndHistoryReplays(t *testing.T) {
 	}
 
 	replayer := sdkworker.NewWorkflowReplayer()
-	replayer.RegisterWorkflowWithOptions(workflows.UanatacaIssuance, workflow.RegisterOptions{Name: workflows.UanatacaIssuanceName})
+	replayer.RegisterWorkflowWithOptions(workflows.UanatacaIssuance, workflow.RegisterOptions{Name: contract.UanatacaIssuanceName})
 	if err := replayer.ReplayWorkflowHistoryFromJSONFile(nil, path); err != nil {
 		t.Fatalf("replaying the exported history: %v", err)
 	}
@@ -221,7 +222,7 @@ func TestCLIWebhookReplaysHint(t *testing.T) {
 	if code, _, errOut := cli(t, s, "webhook", run.GetID(), "-f", normalised); code != starter.ExitOK {
 		t.Fatalf("webhook -f exited %d: %s", code, errOut)
 	}
-	awaitStatus(t, s, run.GetID(), func(st workflows.Status) bool { return st.ProviderStatus == "ENROLLREADY" })
+	awaitStatus(t, s, run.GetID(), func(st contract.Status) bool { return st.ProviderStatus == "ENROLLREADY" })
 
 	if err := s.Uanataca.Emulator.Complete(pkOf(t, ref)); err != nil {
 		t.Fatal(err)
@@ -229,7 +230,7 @@ func TestCLIWebhookReplaysHint(t *testing.T) {
 	if code, _, errOut := cli(t, s, "webhook", run.GetID(), "--status", "ISSUED"); code != starter.ExitOK {
 		t.Fatalf("webhook --status exited %d: %s", code, errOut)
 	}
-	var res workflows.UanatacaIssuanceResult
+	var res contract.UanatacaIssuanceResult
 	if err := outcome(run, &res); err != nil || res.Status != "ISSUED" {
 		t.Fatalf("result %+v, %v; want ISSUED after the replayed hint", res, err)
 	}
@@ -247,7 +248,7 @@ func TestCLIOpsHelpAndBadCommandLines(t *testing.T) {
 		}
 	}
 
-	hu := start(t, s, uniqueID("cli-ops-humanos"), workflows.HumanosRequestName, humanosInput("ana@example.com"))
+	hu := start(t, s, uniqueID("cli-ops-humanos"), contract.HumanosRequestName, humanosInput("ana@example.com"))
 	tests := []struct {
 		args []string
 		want string

@@ -13,11 +13,11 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/certflow/certflow/contract"
 	"github.com/certflow/certflow/internal/config"
 	"github.com/certflow/certflow/internal/devstack"
 	uasandbox "github.com/certflow/certflow/internal/sandbox/uanataca"
 	"github.com/certflow/certflow/starter"
-	"github.com/certflow/certflow/workflows"
 )
 
 // cli runs the starter CLI against the stack and returns its exit code
@@ -39,10 +39,10 @@ func cli(t *testing.T, s *devstack.Stack, args ...string) (int, string, string) 
 }
 
 type statusOutput struct {
-	ExecutionStatus string           `json:"execution_status"`
-	Status          workflows.Status `json:"status"`
-	Result          json.RawMessage  `json:"result"`
-	Failure         string           `json:"failure"`
+	ExecutionStatus string          `json:"execution_status"`
+	Status          contract.Status `json:"status"`
+	Result          json.RawMessage `json:"result"`
+	Failure         string          `json:"failure"`
 }
 
 func status(t *testing.T, s *devstack.Stack, id string) statusOutput {
@@ -74,7 +74,7 @@ func TestCLIStartWaitAndStatus(t *testing.T) {
 		}
 	}
 	st := status(t, s, waitID)
-	if st.ExecutionStatus != "Completed" || st.Status.Stage != workflows.StageCompleted || st.Status.ProviderStatus != "ISSUED" || len(st.Result) == 0 {
+	if st.ExecutionStatus != "Completed" || st.Status.Stage != contract.StageCompleted || st.Status.ProviderStatus != "ISSUED" || len(st.Result) == 0 {
 		t.Fatalf("status after completion = %+v", st)
 	}
 
@@ -97,11 +97,11 @@ func TestCLICancelCancelsAtProvider(t *testing.T) {
 	}
 	var st statusOutput
 	deadline := time.Now().Add(30 * time.Second)
-	for st.Status.Stage != workflows.StageAwaiting && time.Now().Before(deadline) {
+	for st.Status.Stage != contract.StageAwaiting && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
 		st = status(t, s, cancelID)
 	}
-	if st.Status.Stage != workflows.StageAwaiting || st.Status.ProviderRef == "" || st.Status.Deadline.IsZero() {
+	if st.Status.Stage != contract.StageAwaiting || st.Status.ProviderRef == "" || st.Status.Deadline.IsZero() {
 		t.Fatalf("status while waiting = %+v", st.Status)
 	}
 	if code, _, errOut := cli(t, s, "cancel", cancelID); code != starter.ExitOK {
@@ -111,7 +111,7 @@ func TestCLICancelCancelsAtProvider(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 		st = status(t, s, cancelID)
 	}
-	if st.ExecutionStatus != "Canceled" || st.Status.Stage != workflows.StageCancelled {
+	if st.ExecutionStatus != "Canceled" || st.Status.Stage != contract.StageCancelled {
 		t.Fatalf("status after cancel = %+v", st)
 	}
 	pk, _ := strconv.ParseInt(st.Status.ProviderRef, 10, 64)

@@ -10,28 +10,28 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/certflow/certflow/contract"
 	"github.com/certflow/certflow/internal/devstack"
 	"github.com/certflow/certflow/internal/provider/masstack"
 	"github.com/certflow/certflow/internal/provider/universign"
 	mssandbox "github.com/certflow/certflow/internal/sandbox/masstack"
 	ussandbox "github.com/certflow/certflow/internal/sandbox/universign"
-	"github.com/certflow/certflow/workflows"
 )
 
-func registration() workflows.UniversignRegistrationInput {
-	return workflows.UniversignRegistrationInput{
+func registration() contract.UniversignRegistrationInput {
+	return contract.UniversignRegistrationInput{
 		Registration: universign.CreateRegistration{Applicant: "ana@example.com", Level: "qcp", Language: "es"},
-		PollInterval: workflows.Duration(time.Second),
+		PollInterval: contract.Duration(time.Second),
 	}
 }
 
-func identification() workflows.MasStackIdentificationInput {
-	return workflows.MasStackIdentificationInput{
+func identification() contract.MasStackIdentificationInput {
+	return contract.MasStackIdentificationInput{
 		Identification: masstack.CreateIdentification{
 			Name: "Ana", LastName: "Ruiz", ConfigurationName: "MEDIUM", ExpiresIn: "P30D",
 			IdentityDocument: masstack.IdentityDocument{DocumentNumber: "12345678Z", DocumentType: "NIF", Country: "ES"},
 		},
-		PollInterval: workflows.Duration(time.Second),
+		PollInterval: contract.Duration(time.Second),
 	}
 }
 
@@ -53,11 +53,11 @@ func outcome(run client.WorkflowRun, result any) error {
 }
 
 // awaitStatus polls the status query until cond holds.
-func awaitStatus(t *testing.T, s *devstack.Stack, id string, cond func(workflows.Status) bool) workflows.Status {
+func awaitStatus(t *testing.T, s *devstack.Stack, id string, cond func(contract.Status) bool) contract.Status {
 	t.Helper()
-	var st workflows.Status
+	var st contract.Status
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		v, err := s.Client.QueryWorkflow(context.Background(), id, "", workflows.QueryStatus)
+		v, err := s.Client.QueryWorkflow(context.Background(), id, "", contract.QueryStatus)
 		if err == nil && v.Get(&st) == nil && cond(st) {
 			return st
 		}
@@ -70,7 +70,7 @@ func awaitStatus(t *testing.T, s *devstack.Stack, id string, cond func(workflows
 // checks it ends Canceled, and returns that id.
 func cancelOnceCreated(t *testing.T, s *devstack.Stack, run client.WorkflowRun) string {
 	t.Helper()
-	st := awaitStatus(t, s, run.GetID(), func(st workflows.Status) bool { return st.ProviderRef != "" })
+	st := awaitStatus(t, s, run.GetID(), func(st contract.Status) bool { return st.ProviderRef != "" })
 	if err := s.Client.CancelWorkflow(context.Background(), run.GetID(), ""); err != nil {
 		t.Fatal(err)
 	}
@@ -101,12 +101,12 @@ func historyCounts(t *testing.T, s *devstack.Stack, id string) (events, schedule
 
 func TestUniversignRegistrationCompletes(t *testing.T) {
 	s := startStackWith(t, devstack.Options{Universign: ussandbox.Options{CompleteAfter: 2 * time.Second}})
-	run := start(t, s, "us-complete", workflows.UniversignRegistrationName, registration())
-	st := awaitStatus(t, s, run.GetID(), func(st workflows.Status) bool { return st.ActionURL != "" })
-	if st.ProviderRef == "" || st.Stage != workflows.StageAwaiting {
+	run := start(t, s, "us-complete", contract.UniversignRegistrationName, registration())
+	st := awaitStatus(t, s, run.GetID(), func(st contract.Status) bool { return st.ActionURL != "" })
+	if st.ProviderRef == "" || st.Stage != contract.StageAwaiting {
 		t.Fatalf("status once the registration exists = %+v", st)
 	}
-	var res workflows.UniversignRegistrationResult
+	var res contract.UniversignRegistrationResult
 	if err := outcome(run, &res); err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func TestUniversignRegistrationCompletes(t *testing.T) {
 
 func TestUniversignCancelledWorkflowCancelsRegistration(t *testing.T) {
 	s := startStackWith(t, devstack.Options{})
-	run := start(t, s, "us-cancel", workflows.UniversignRegistrationName, registration())
+	run := start(t, s, "us-cancel", contract.UniversignRegistrationName, registration())
 	id := cancelOnceCreated(t, s, run)
 	if state, _ := s.Universign.Emulator.State(id); state != universign.StateCanceled {
 		t.Fatalf("registration %s is %q at Universign, want canceled", id, state)
@@ -128,8 +128,8 @@ func TestMasStackIdentificationSurvivesTokenExpiryAndKeepsHistorySmall(t *testin
 	s := startStackWith(t, devstack.Options{MasStack: mssandbox.Options{
 		TokenTTL: 2 * time.Second, StartAfter: time.Second, CompleteAfter: 6 * time.Second,
 	}})
-	run := start(t, s, "ms-complete", workflows.MasStackIdentificationName, identification())
-	var res workflows.MasStackIdentificationResult
+	run := start(t, s, "ms-complete", contract.MasStackIdentificationName, identification())
+	var res contract.MasStackIdentificationResult
 	if err := outcome(run, &res); err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +153,7 @@ func TestMasStackCancelledWorkflowCancelsIdentificationWithReason(t *testing.T) 
 	s := startStackWith(t, devstack.Options{})
 	in := identification()
 	in.CancelReason = "applicant withdrew"
-	run := start(t, s, "ms-cancel", workflows.MasStackIdentificationName, in)
+	run := start(t, s, "ms-cancel", contract.MasStackIdentificationName, in)
 	id := cancelOnceCreated(t, s, run)
 	status, _ := s.MasStack.Emulator.Status(id)
 	if stats := s.MasStack.Emulator.Stats(); status != masstack.StatusCancelled || stats.LastCancelReason != "applicant withdrew" {

@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
+	"github.com/certflow/certflow/contract"
 	"github.com/certflow/certflow/internal/devstack"
 	"github.com/certflow/certflow/internal/logging"
 	"github.com/certflow/certflow/internal/provider/humanos"
@@ -23,7 +24,6 @@ import (
 	mssandbox "github.com/certflow/certflow/internal/sandbox/masstack"
 	uasandbox "github.com/certflow/certflow/internal/sandbox/uanataca"
 	ussandbox "github.com/certflow/certflow/internal/sandbox/universign"
-	"github.com/certflow/certflow/workflows"
 )
 
 // Recognisable personal data: none of it may be found, in clear, in
@@ -79,13 +79,13 @@ func runEveryWorkflowType(t *testing.T, dbFile, keys string) []byte {
 
 	ua := issuance("121", 0)
 	ua.Request.Email, ua.Request.MobilePhoneNumber, ua.Request.SerialNumber, ua.Request.GivenName = personal[0], personal[1], personal[2], personal[3]
-	us := workflows.UniversignRegistrationInput{Registration: universign.CreateRegistration{
+	us := contract.UniversignRegistrationInput{Registration: universign.CreateRegistration{
 		Applicant: personal[0], Level: "qcp", PhoneNumber: personal[1], PhoneNumberType: "suggestion", Fullname: personal[3] + " Marker",
-	}, PollInterval: workflows.Duration(time.Second)}
-	ms := workflows.MasStackIdentificationInput{Identification: masstack.CreateIdentification{
+	}, PollInterval: contract.Duration(time.Second)}
+	ms := contract.MasStackIdentificationInput{Identification: masstack.CreateIdentification{
 		Name: personal[3], LastName: "Marker", IdentityDocument: masstack.IdentityDocument{DocumentNumber: personal[2], DocumentType: "NIF", Country: "ES"},
-	}, PollInterval: workflows.Duration(time.Second)}
-	hu := workflows.HumanosRequestInput{Request: humanos.CreateRequest{
+	}, PollInterval: contract.Duration(time.Second)}
+	hu := contract.HumanosRequestInput{Request: humanos.CreateRequest{
 		Contacts: []string{personal[0], personal[1]}, ResourcesIDs: []string{"507f1f77bcf86cd799439012"},
 		ExpectedDocIDs: []humanos.ExpectedDoc{{Contact: personal[0], DocID: personal[2]}},
 	}}
@@ -93,10 +93,10 @@ func runEveryWorkflowType(t *testing.T, dbFile, keys string) []byte {
 		id, typ string
 		in      any
 	}{
-		{"privacy-uanataca", workflows.UanatacaIssuanceName, ua},
-		{"privacy-universign", workflows.UniversignRegistrationName, us},
-		{"privacy-masstack", workflows.MasStackIdentificationName, ms},
-		{"privacy-humanos", workflows.HumanosRequestName, hu},
+		{"privacy-uanataca", contract.UanatacaIssuanceName, ua},
+		{"privacy-universign", contract.UniversignRegistrationName, us},
+		{"privacy-masstack", contract.MasStackIdentificationName, ms},
+		{"privacy-humanos", contract.HumanosRequestName, hu},
 	} {
 		run, err := s.Client.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: w.id, TaskQueue: "privacy"}, w.typ, w.in)
 		if err != nil {

@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/certflow/certflow/contract"
 	"github.com/certflow/certflow/internal/devstack"
 	"github.com/certflow/certflow/internal/provider/masstack"
 	"github.com/certflow/certflow/internal/provider/uanataca"
@@ -23,7 +24,6 @@ import (
 	husandbox "github.com/certflow/certflow/internal/sandbox/humanos"
 	uasandbox "github.com/certflow/certflow/internal/sandbox/uanataca"
 	ussandbox "github.com/certflow/certflow/internal/sandbox/universign"
-	"github.com/certflow/certflow/workflows"
 )
 
 // recordHistoriesEnv turns TestRecordHistories on. It is off by default
@@ -69,8 +69,8 @@ func TestRecordHistories(t *testing.T) {
 
 	// Uanataca, completed: the example's request and documents, uploaded
 	// and approved by certflow; polling hourly, so webhooks finish it.
-	issued := start(t, s, "record-uanataca-issued", workflows.UanatacaIssuanceName, exampleIssuance(t))
-	var ir workflows.UanatacaIssuanceResult
+	issued := start(t, s, "record-uanataca-issued", contract.UanatacaIssuanceName, exampleIssuance(t))
+	var ir contract.UanatacaIssuanceResult
 	if err := outcome(issued, &ir); err != nil || ir.Status != uanataca.StatusIssued || !ir.Approved {
 		t.Fatalf("issuance ended %+v, %v; want ISSUED, approved by certflow", ir, err)
 	}
@@ -80,7 +80,7 @@ func TestRecordHistories(t *testing.T) {
 	// allocation and report.
 	second := exampleIssuance(t)
 	second.Request.SerialNumber, second.Request.Email = "00000002Z", "applicant2@example.com"
-	if err := outcome(start(t, s, "record-uanataca-issued-2", workflows.UanatacaIssuanceName, second), &ir); err != nil || ir.Status != uanataca.StatusIssued {
+	if err := outcome(start(t, s, "record-uanataca-issued-2", contract.UanatacaIssuanceName, second), &ir); err != nil || ir.Status != uanataca.StatusIssued {
 		t.Fatalf("second issuance ended %+v, %v; want ISSUED", ir, err)
 	}
 
@@ -89,9 +89,9 @@ func TestRecordHistories(t *testing.T) {
 	waiting := exampleIssuance(t)
 	waiting.Documents = nil
 	waiting.Request.SerialNumber, waiting.Request.Email = "00000003Z", "applicant3@example.com"
-	cancelled := start(t, s, "record-uanataca-cancelled", workflows.UanatacaIssuanceName, waiting)
-	awaitStatus(t, s, cancelled.GetID(), func(st workflows.Status) bool {
-		return st.ProviderRef != "" && st.Stage == workflows.StageAwaiting
+	cancelled := start(t, s, "record-uanataca-cancelled", contract.UanatacaIssuanceName, waiting)
+	awaitStatus(t, s, cancelled.GetID(), func(st contract.Status) bool {
+		return st.ProviderRef != "" && st.Stage == contract.StageAwaiting
 	})
 	ref := cancelRun(t, s, cancelled)
 	if status, _ := s.Uanataca.Emulator.Status(pkOf(t, ref)); status != uanataca.StatusCancelled {
@@ -100,8 +100,8 @@ func TestRecordHistories(t *testing.T) {
 	writeHistory(t, s, cancelled.GetID(), "uanataca-cancelled")
 
 	// Universign, completed by the applicant, found by polling.
-	reg := start(t, s, "record-universign-completed", workflows.UniversignRegistrationName, registration())
-	var rr workflows.UniversignRegistrationResult
+	reg := start(t, s, "record-universign-completed", contract.UniversignRegistrationName, registration())
+	var rr contract.UniversignRegistrationResult
 	if err := outcome(reg, &rr); err != nil || rr.State != universign.StateCompleted {
 		t.Fatalf("registration ended %+v, %v; want completed", rr, err)
 	}
@@ -110,8 +110,8 @@ func TestRecordHistories(t *testing.T) {
 	// MasStack, cancelled with a reason.
 	in := identification()
 	in.CancelReason = "applicant withdrew"
-	ident := start(t, s, "record-masstack-cancelled", workflows.MasStackIdentificationName, in)
-	awaitStatus(t, s, ident.GetID(), func(st workflows.Status) bool { return st.ProviderRef != "" })
+	ident := start(t, s, "record-masstack-cancelled", contract.MasStackIdentificationName, in)
+	awaitStatus(t, s, ident.GetID(), func(st contract.Status) bool { return st.ProviderRef != "" })
 	id := cancelRun(t, s, ident)
 	if status, _ := s.MasStack.Emulator.Status(id); status != masstack.StatusCancelled {
 		t.Fatalf("identification %s is %s at MasStack, want cancelled", id, status)
@@ -119,8 +119,8 @@ func TestRecordHistories(t *testing.T) {
 	writeHistory(t, s, ident.GetID(), "masstack-cancelled")
 
 	// Humanos, two subjects accepting, through signed, encrypted webhooks.
-	req := start(t, s, "record-humanos-accepted", workflows.HumanosRequestName, humanosInput("ana@example.com", "rui@example.com"))
-	var hr workflows.HumanosRequestResult
+	req := start(t, s, "record-humanos-accepted", contract.HumanosRequestName, humanosInput("ana@example.com", "rui@example.com"))
+	var hr contract.HumanosRequestResult
 	if err := outcome(req, &hr); err != nil || hr.Outcome != "ACCEPTED" {
 		t.Fatalf("request ended %+v, %v; want ACCEPTED", hr, err)
 	}
@@ -129,20 +129,20 @@ func TestRecordHistories(t *testing.T) {
 	// The allocator runs until stopped; every issuance above has reported
 	// its card (the report is awaited before an issuance ends), so
 	// stopping it now ends a history that holds every allocation.
-	alloc := s.Client.GetWorkflow(context.Background(), workflows.AllocatorID(s.Config.TaskQueue, "121"), "")
+	alloc := s.Client.GetWorkflow(context.Background(), contract.AllocatorID(s.Config.TaskQueue, "121"), "")
 	cancelRun(t, s, alloc)
 	writeHistory(t, s, alloc.GetID(), "scratchcard-allocator")
 }
 
 // exampleIssuance reads examples/uanataca-issuance.json, the issuance the
 // README documents, so the recorded path is the one users start.
-func exampleIssuance(t *testing.T) workflows.UanatacaIssuanceInput {
+func exampleIssuance(t *testing.T) contract.UanatacaIssuanceInput {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("..", "examples", "uanataca-issuance.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var in workflows.UanatacaIssuanceInput
+	var in contract.UanatacaIssuanceInput
 	if err := json.Unmarshal(b, &in); err != nil {
 		t.Fatal(err)
 	}
@@ -155,8 +155,8 @@ func exampleIssuance(t *testing.T) workflows.UanatacaIssuanceInput {
 func cancelRun(t *testing.T, s *devstack.Stack, run client.WorkflowRun) string {
 	t.Helper()
 	var ref string
-	if v, err := s.Client.QueryWorkflow(context.Background(), run.GetID(), "", workflows.QueryStatus); err == nil {
-		var st workflows.Status
+	if v, err := s.Client.QueryWorkflow(context.Background(), run.GetID(), "", contract.QueryStatus); err == nil {
+		var st contract.Status
 		if v.Get(&st) == nil {
 			ref = st.ProviderRef
 		}

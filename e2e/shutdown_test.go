@@ -14,11 +14,11 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
+	"github.com/certflow/certflow/contract"
 	"github.com/certflow/certflow/internal/devstack"
 	"github.com/certflow/certflow/internal/sandbox"
 	"github.com/certflow/certflow/internal/sandbox/devpki"
 	uasandbox "github.com/certflow/certflow/internal/sandbox/uanataca"
-	"github.com/certflow/certflow/workflows"
 )
 
 // The worker process, sent SIGTERM while an activity is in flight, stops
@@ -74,7 +74,7 @@ func TestWorkerProcessGracefulShutdown(t *testing.T) {
 	defer c.Close()
 	in := issuance("121", 0)
 	if _, err := c.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: "shutdown-issuance", TaskQueue: taskQueue},
-		workflows.UanatacaIssuanceName, in); err != nil {
+		contract.UanatacaIssuanceName, in); err != nil {
 		t.Fatal(err)
 	}
 	// Wait until an RA call is in flight (the allocator's fill), then stop.
@@ -103,7 +103,7 @@ func TestWorkerProcessGracefulShutdown(t *testing.T) {
 	// The fill in flight at SIGTERM finished and was reported before the
 	// process exited: the allocator's history shows it completed.
 	completed := false
-	it := c.GetWorkflowHistory(context.Background(), workflows.AllocatorID(taskQueue, "121"), "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	it := c.GetWorkflowHistory(context.Background(), contract.AllocatorID(taskQueue, "121"), "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	for it.HasNext() {
 		e, err := it.Next()
 		if err != nil {

@@ -17,36 +17,36 @@ import (
 
 	"github.com/certflow/certflow/activities"
 
+	"github.com/certflow/certflow/contract"
 	"github.com/certflow/certflow/internal/devstack"
 	"github.com/certflow/certflow/internal/provider/uanataca"
 	uasandbox "github.com/certflow/certflow/internal/sandbox/uanataca"
-	"github.com/certflow/certflow/workflows"
 )
 
-func issuance(ra string, i int) workflows.UanatacaIssuanceInput {
-	return workflows.UanatacaIssuanceInput{
+func issuance(ra string, i int) contract.UanatacaIssuanceInput {
+	return contract.UanatacaIssuanceInput{
 		Request: uanataca.CreateRequest{
 			Profile: "PFnubeAFCiudadano", ValidityTime: 365, SecureElement: "2", RegistrationAuthority: ra,
 			IDDocumentType: "IDC", IDDocumentCountry: "ES", SerialNumber: fmt.Sprintf("%08dZ", i), GivenName: "Ana",
 			Surname1: "Ruiz", Email: fmt.Sprintf("applicant%d@example.com", i), MobilePhoneNumber: "+34600112233",
 		},
-		Timeout: workflows.Duration(10 * time.Minute),
+		Timeout: contract.Duration(10 * time.Minute),
 	}
 }
 
 // runIssuances starts n issuances at once and waits for all of them.
-func runIssuances(t *testing.T, s *devstack.Stack, n int, input func(i int) workflows.UanatacaIssuanceInput) []workflows.UanatacaIssuanceResult {
+func runIssuances(t *testing.T, s *devstack.Stack, n int, input func(i int) contract.UanatacaIssuanceInput) []contract.UanatacaIssuanceResult {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	results := make([]workflows.UanatacaIssuanceResult, n)
+	results := make([]contract.UanatacaIssuanceResult, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
 			run, err := s.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 				ID: fmt.Sprintf("%s-%d", t.Name(), i), TaskQueue: s.Config.TaskQueue,
-			}, workflows.UanatacaIssuanceName, input(i))
+			}, contract.UanatacaIssuanceName, input(i))
 			if err == nil {
 				err = run.Get(ctx, &results[i])
 			}
@@ -62,7 +62,7 @@ func runIssuances(t *testing.T, s *devstack.Stack, n int, input func(i int) work
 	return results
 }
 
-func assertAllIssued(t *testing.T, results []workflows.UanatacaIssuanceResult) {
+func assertAllIssued(t *testing.T, results []contract.UanatacaIssuanceResult) {
 	t.Helper()
 	pks, cards := map[int64]bool{}, map[string]bool{}
 	for i, r := range results {
@@ -87,9 +87,9 @@ func TestUanatacaConcurrentIssuancesOnOneRA(t *testing.T) {
 		IssueAfter:       500 * time.Millisecond,
 	})
 	// Polling every hour: within the test, only webhooks can finish them.
-	results := runIssuances(t, s, 50, func(i int) workflows.UanatacaIssuanceInput {
+	results := runIssuances(t, s, 50, func(i int) contract.UanatacaIssuanceInput {
 		in := issuance("121", i)
-		in.PollInterval = workflows.Duration(time.Hour)
+		in.PollInterval = contract.Duration(time.Hour)
 		return in
 	})
 	assertAllIssued(t, results)
@@ -110,11 +110,11 @@ func TestUanatacaScratchcardPoolExhausted(t *testing.T) {
 	var exhausted, issued int
 	for i := range 4 {
 		run, err := s.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: fmt.Sprintf("%s-%d", t.Name(), i), TaskQueue: s.Config.TaskQueue},
-			workflows.UanatacaIssuanceName, issuance("121", i))
+			contract.UanatacaIssuanceName, issuance("121", i))
 		if err != nil {
 			t.Fatal(err)
 		}
-		var res workflows.UanatacaIssuanceResult
+		var res contract.UanatacaIssuanceResult
 		err = run.Get(ctx, &res)
 		var appErr *temporal.ApplicationError
 		switch {
@@ -159,9 +159,9 @@ func TestUanatacaDroppedWebhooksCompletedByPolling(t *testing.T) {
 		IssueAfter:       300 * time.Millisecond,
 		Faults:           uasandbox.Faults{DropWebhookRate: 1},
 	})
-	results := runIssuances(t, s, 5, func(i int) workflows.UanatacaIssuanceInput {
+	results := runIssuances(t, s, 5, func(i int) contract.UanatacaIssuanceInput {
 		in := issuance("121", i)
-		in.PollInterval = workflows.Duration(time.Second)
+		in.PollInterval = contract.Duration(time.Second)
 		return in
 	})
 	assertAllIssued(t, results)

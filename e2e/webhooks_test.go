@@ -13,9 +13,9 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
+	"github.com/certflow/certflow/contract"
 	"github.com/certflow/certflow/internal/devstack"
 	uasandbox "github.com/certflow/certflow/internal/sandbox/uanataca"
-	"github.com/certflow/certflow/workflows"
 )
 
 // deadWebhooks points the emulator's own webhooks nowhere, so the test
@@ -40,9 +40,9 @@ func sendUanataca(t *testing.T, s *devstack.Stack, pk, status string) int {
 func waitingIssuance(t *testing.T, s *devstack.Stack, id string) (client.WorkflowRun, string) {
 	t.Helper()
 	in := issuance("121", 0)
-	in.PollInterval = workflows.Duration(time.Hour)
-	run := start(t, s, id, workflows.UanatacaIssuanceName, in)
-	st := awaitStatus(t, s, id, func(st workflows.Status) bool { return st.ProviderRef != "" && st.Stage == workflows.StageAwaiting })
+	in.PollInterval = contract.Duration(time.Hour)
+	run := start(t, s, id, contract.UanatacaIssuanceName, in)
+	st := awaitStatus(t, s, id, func(st contract.Status) bool { return st.ProviderRef != "" && st.Stage == contract.StageAwaiting })
 	return run, st.ProviderRef
 }
 
@@ -80,9 +80,9 @@ func TestWebhookBeforeCreateReturned(t *testing.T) {
 		CreateAnswerDelay: 1500 * time.Millisecond,
 	})
 	in := issuance("121", 0)
-	in.PollInterval = workflows.Duration(time.Hour) // only webhooks can finish it in time
-	run := start(t, s, "early-webhooks", workflows.UanatacaIssuanceName, in)
-	var res workflows.UanatacaIssuanceResult
+	in.PollInterval = contract.Duration(time.Hour) // only webhooks can finish it in time
+	run := start(t, s, "early-webhooks", contract.UanatacaIssuanceName, in)
+	var res contract.UanatacaIssuanceResult
 	if err := outcome(run, &res); err != nil || res.Status != "ISSUED" {
 		t.Fatalf("result %+v, %v; want ISSUED from webhooks sent before the pk was known", res, err)
 	}
@@ -100,7 +100,7 @@ func TestDuplicateWebhooksOneTransition(t *testing.T) {
 			t.Fatalf("webhook answered %d", code)
 		}
 	}
-	awaitStatus(t, s, run.GetID(), func(st workflows.Status) bool { return st.ProviderStatus == "ENROLLREADY" })
+	awaitStatus(t, s, run.GetID(), func(st contract.Status) bool { return st.ProviderStatus == "ENROLLREADY" })
 	if got := reads(t, s, run.GetID()) - before; got != 1 {
 		t.Fatalf("5 identical webhooks caused %d reads of the RA, want 1", got)
 	}
@@ -108,7 +108,7 @@ func TestDuplicateWebhooksOneTransition(t *testing.T) {
 		t.Fatal(err)
 	}
 	sendUanataca(t, s, ref, "ISSUED")
-	var res workflows.UanatacaIssuanceResult
+	var res contract.UanatacaIssuanceResult
 	if err := outcome(run, &res); err != nil || res.Status != "ISSUED" {
 		t.Fatalf("result %+v, %v", res, err)
 	}
@@ -125,7 +125,7 @@ func TestIssuedBeforeEnrollReadyEndsIssued(t *testing.T) {
 	}
 	sendUanataca(t, s, ref, "ISSUED")
 	sendUanataca(t, s, ref, "ENROLLREADY") // late, and stale: answered 200 or 404 once the workflow ended
-	var res workflows.UanatacaIssuanceResult
+	var res contract.UanatacaIssuanceResult
 	if err := outcome(run, &res); err != nil || res.Status != "ISSUED" {
 		t.Fatalf("result %+v, %v; want ISSUED whatever the order", res, err)
 	}
@@ -138,14 +138,14 @@ func TestForgedIssuedDoesNotComplete(t *testing.T) {
 		t.Fatalf("webhook answered %d", code)
 	}
 	// The workflow reads CREATED at the RA and keeps waiting.
-	awaitStatus(t, s, run.GetID(), func(workflows.Status) bool { return reads(t, s, run.GetID()) >= 1 })
+	awaitStatus(t, s, run.GetID(), func(contract.Status) bool { return reads(t, s, run.GetID()) >= 1 })
 	time.Sleep(500 * time.Millisecond)
 	desc, err := s.Client.DescribeWorkflowExecution(context.Background(), run.GetID(), "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := awaitStatus(t, s, run.GetID(), func(workflows.Status) bool { return true })
-	if desc.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING || st.ProviderStatus != "CREATED" || st.Stage != workflows.StageAwaiting {
+	st := awaitStatus(t, s, run.GetID(), func(contract.Status) bool { return true })
+	if desc.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING || st.ProviderStatus != "CREATED" || st.Stage != contract.StageAwaiting {
 		t.Fatalf("after a forged ISSUED: execution %s, status %+v; want still awaiting with CREATED", desc.GetWorkflowExecutionInfo().GetStatus(), st)
 	}
 }
@@ -192,7 +192,7 @@ func TestTemporalDownThenBack(t *testing.T) {
 	if code != http.StatusOK {
 		t.Fatalf("after Temporal came back the webhook still got %d", code)
 	}
-	var res workflows.UanatacaIssuanceResult
+	var res contract.UanatacaIssuanceResult
 	if err := outcome(run, &res); err != nil || res.Status != "ISSUED" {
 		t.Fatalf("result %+v, %v", res, err)
 	}

@@ -5,8 +5,8 @@ import (
 	"strings"
 
 	"github.com/certflow/certflow/certflowclient"
+	"github.com/certflow/certflow/contract"
 	"github.com/certflow/certflow/internal/provider/humanos"
-	"github.com/certflow/certflow/workflows"
 )
 
 // humanosHelp is `certflow start humanos -h`'s description.
@@ -16,8 +16,8 @@ follows every decision until all credentials are decided, and cancels the
 request at Humanos if the timeout passes.`
 
 func (c *CLI) startHumanos(ctx context.Context, args []string) error {
-	var in workflows.HumanosRequestInput
-	cmd, err := c.newStart(workflows.ProviderHumanos, humanosHelp, args, &in, &in.Timeout, &in.PollInterval, "default 30d")
+	var in contract.HumanosRequestInput
+	cmd, err := c.newStart(contract.ProviderHumanos, humanosHelp, args, &in, &in.Timeout, &in.PollInterval, "default 30d")
 	if err != nil {
 		return err
 	}

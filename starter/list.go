@@ -13,15 +13,15 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
-	"github.com/certflow/certflow/workflows"
+	"github.com/certflow/certflow/contract"
 )
 
 // stages are the lifecycle stages `list --stage` accepts, so a typo is an
 // error rather than an empty list. They mirror workflows' Stage constants.
 var stages = []string{
-	workflows.StageValidating, workflows.StageReservingScratchard, workflows.StageCreating,
-	workflows.StageSubmittingDocuments, workflows.StageAwaiting, workflows.StageCancellingAtProvider,
-	workflows.StageCompleted, workflows.StageFailed, workflows.StageCancelled, workflows.StageExpired,
+	contract.StageValidating, contract.StageReservingScratchcard, contract.StageCreating,
+	contract.StageSubmittingDocuments, contract.StageAwaiting, contract.StageCancellingAtProvider,
+	contract.StageCompleted, contract.StageFailed, contract.StageCancelled, contract.StageExpired,
 }
 
 var listHelp = `
@@ -94,10 +94,10 @@ func (c *CLI) list(ctx context.Context, args []string) error {
 	}
 	where := []string{"WorkflowType IN (" + quoted(types...) + ")"}
 	if *stage != "" {
-		where = append(where, workflows.SearchStage.GetName()+" = "+quoted(*stage))
+		where = append(where, contract.SearchStage.GetName()+" = "+quoted(*stage))
 	}
 	if *ref != "" {
-		where = append(where, workflows.SearchProviderRef.GetName()+" = "+quoted(*ref))
+		where = append(where, contract.SearchProviderRef.GetName()+" = "+quoted(*ref))
 	}
 	switch {
 	case *running:
@@ -118,7 +118,7 @@ func (c *CLI) list(ctx context.Context, args []string) error {
 				wk, _ := kindOf(info.GetType().GetName())
 				entries = append(entries, listEntry{
 					execution: executionOf(info), Provider: wk.provider,
-					Stage: keyword(info, workflows.SearchStage), ProviderRef: keyword(info, workflows.SearchProviderRef),
+					Stage: keyword(info, contract.SearchStage), ProviderRef: keyword(info, contract.SearchProviderRef),
 				})
 			}
 			if len(resp.GetNextPageToken()) == 0 {

@@ -4,8 +4,8 @@ import (
 	"context"
 
 	"github.com/certflow/certflow/certflowclient"
+	"github.com/certflow/certflow/contract"
 	"github.com/certflow/certflow/internal/provider/masstack"
-	"github.com/certflow/certflow/workflows"
 )
 
 // masstackHelp is `certflow start masstack -h`'s description.
@@ -14,8 +14,8 @@ const masstackHelp = `Start a MasStack identity-document identification: certflo
 final status, cancelling it at MasStack if the timeout passes.`
 
 func (c *CLI) startMasStack(ctx context.Context, args []string) error {
-	var in workflows.MasStackIdentificationInput
-	cmd, err := c.newStart(workflows.ProviderMasStack, masstackHelp, args, &in, &in.Timeout, &in.PollInterval, "default expires_in + 1h")
+	var in contract.MasStackIdentificationInput
+	cmd, err := c.newStart(contract.ProviderMasStack, masstackHelp, args, &in, &in.Timeout, &in.PollInterval, "default expires_in + 1h")
 	if err != nil {
 		return err
 	}

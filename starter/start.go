@@ -11,7 +11,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/certflow/certflow/certflowclient"
-	"github.com/certflow/certflow/workflows"
+	"github.com/certflow/certflow/contract"
 )
 
 // startCmd is one `certflow start <kind>` command. Its input is read from
@@ -26,7 +26,7 @@ type startCmd struct {
 // newStart reads -f into input and declares the flags every start shares;
 // help says what the kind starts, timeout and poll are the input's own
 // fields.
-func (c *CLI) newStart(kind, help string, args []string, input any, timeout, poll *workflows.Duration, defaults string) (*startCmd, error) {
+func (c *CLI) newStart(kind, help string, args []string, input any, timeout, poll *contract.Duration, defaults string) (*startCmd, error) {
 	if path := fileFlag(args); path != "" {
 		if err := readJSON(path, input); err != nil {
 			return nil, err
@@ -82,7 +82,7 @@ func launch[I, R any](ctx context.Context, c *CLI, s *startCmd, start func(*cert
 }
 
 // durationFlag sets a workflow Duration from "36h" or "30d".
-type durationFlag struct{ d *workflows.Duration }
+type durationFlag struct{ d *contract.Duration }
 
 func (f durationFlag) String() string {
 	if f.d == nil || *f.d == 0 {
@@ -92,11 +92,11 @@ func (f durationFlag) String() string {
 }
 
 func (f durationFlag) Set(v string) error {
-	d, err := workflows.ParseDuration(v)
+	d, err := contract.ParseDuration(v)
 	if err != nil {
 		return err
 	}
-	*f.d = workflows.Duration(d)
+	*f.d = contract.Duration(d)
 	return nil
 }
 

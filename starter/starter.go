@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"reflect"
 	"strings"
 	"time"
 
@@ -22,8 +23,8 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/certflow/certflow/contract"
 	"github.com/certflow/certflow/internal/config"
-	"github.com/certflow/certflow/workflows"
 )
 
 // Exit codes.
@@ -71,7 +72,8 @@ type CLI struct {
 	Namespace string
 }
 
-// kind is one provider's workflow, as the commands know it.
+// kind is one provider's workflow, as the commands know it: the
+// contract's entry and the commands' own per-provider parts.
 type kind struct {
 	provider, workflowType string
 	start                  func(*CLI, context.Context, []string) error
@@ -85,18 +87,33 @@ type kind struct {
 	statusHint func(ref, status string) (any, error)
 }
 
-// kinds are certflow's provider workflows. Other workflow types (the
-// scratchcard allocators) are internal: no command lists or signals them.
-var kinds = []kind{
-	{workflows.ProviderUanataca, workflows.UanatacaIssuanceName, (*CLI).startUanataca,
-		func() any { return new(workflows.UanatacaWebhook) }, uanatacaStatusHint},
-	{workflows.ProviderUniversign, workflows.UniversignRegistrationName, (*CLI).startUniversign,
-		func() any { return new(workflows.StatusHint) }, polledStatusHint},
-	{workflows.ProviderMasStack, workflows.MasStackIdentificationName, (*CLI).startMasStack,
-		func() any { return new(workflows.StatusHint) }, polledStatusHint},
-	{workflows.ProviderHumanos, workflows.HumanosRequestName, (*CLI).startHumanos,
-		func() any { return new(workflows.HumanosWebhook) }, nil},
+// commands are the per-provider parts of the CLI, by provider.
+var commands = map[string]struct {
+	start      func(*CLI, context.Context, []string) error
+	statusHint func(ref, status string) (any, error)
+}{
+	contract.ProviderUanataca:   {(*CLI).startUanataca, uanatacaStatusHint},
+	contract.ProviderUniversign: {(*CLI).startUniversign, polledStatusHint},
+	contract.ProviderMasStack:   {(*CLI).startMasStack, polledStatusHint},
+	contract.ProviderHumanos:    {(*CLI).startHumanos, nil},
 }
+
+// kinds are certflow's provider workflows (contract.Workflows) with their
+// commands. Other workflow types (the scratchcard allocators) are
+// internal: no command lists or signals them.
+var kinds = func() []kind {
+	var ks []kind
+	for _, w := range contract.Workflows {
+		hintType := reflect.TypeOf(w.Hint)
+		ks = append(ks, kind{
+			provider: w.Provider, workflowType: w.Type,
+			start:      commands[w.Provider].start,
+			hint:       func() any { return reflect.New(hintType).Interface() },
+			statusHint: commands[w.Provider].statusHint,
+		})
+	}
+	return ks
+}()
 
 // kindOf finds the kind whose provider or workflow type is name (the two
 // never collide).
@@ -261,11 +278,11 @@ says so and the rest is still printed.`
 // statusReport is what `certflow status` prints.
 type statusReport struct {
 	execution
-	Status     *workflows.Status `json:"status,omitempty"`
-	QueryError string            `json:"query_error,omitempty"`
-	Result     json.RawMessage   `json:"result,omitempty"`
-	Failure    string            `json:"failure,omitempty"`
-	WebUI      string            `json:"web_ui"`
+	Status     *contract.Status `json:"status,omitempty"`
+	QueryError string           `json:"query_error,omitempty"`
+	Result     json.RawMessage  `json:"result,omitempty"`
+	Failure    string           `json:"failure,omitempty"`
+	WebUI      string           `json:"web_ui"`
 }
 
 func (c *CLI) status(ctx context.Context, args []string) error {
@@ -281,10 +298,10 @@ func (c *CLI) status(ctx context.Context, args []string) error {
 		rep := statusReport{execution: executionOf(info), WebUI: c.uiLink(id)}
 		qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
-		if v, err := tc.QueryWorkflow(qctx, id, "", workflows.QueryStatus); err != nil {
+		if v, err := tc.QueryWorkflow(qctx, id, "", contract.QueryStatus); err != nil {
 			rep.QueryError = fmt.Sprintf("status query not answered (is a worker running on task queue %s?): %v", c.Config.TaskQueue, err)
 		} else {
-			var st workflows.Status
+			var st contract.Status
 			if err := v.Get(&st); err == nil {
 				rep.Status = &st
 			}

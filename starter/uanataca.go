@@ -8,8 +8,8 @@ import (
 	"strings"
 
 	"github.com/certflow/certflow/certflowclient"
+	"github.com/certflow/certflow/contract"
 	"github.com/certflow/certflow/internal/provider/uanataca"
-	"github.com/certflow/certflow/workflows"
 )
 
 // uanatacaHelp is `certflow start uanataca -h`'s description.
@@ -20,8 +20,8 @@ then follows it until the certificate is issued, the request fails, or the
 timeout cancels it at the RA.`
 
 func (c *CLI) startUanataca(ctx context.Context, args []string) error {
-	var in workflows.UanatacaIssuanceInput
-	cmd, err := c.newStart(workflows.ProviderUanataca, uanatacaHelp, args, &in, &in.Timeout, &in.PollInterval, "default 30d")
+	var in contract.UanatacaIssuanceInput
+	cmd, err := c.newStart(contract.ProviderUanataca, uanatacaHelp, args, &in, &in.Timeout, &in.PollInterval, "default 30d")
 	if err != nil {
 		return err
 	}

@@ -4,7 +4,7 @@ import (
 	"context"
 
 	"github.com/certflow/certflow/certflowclient"
-	"github.com/certflow/certflow/workflows"
+	"github.com/certflow/certflow/contract"
 )
 
 // universignHelp is `certflow start universign -h`'s description.
@@ -13,8 +13,8 @@ registration session (its link, to send the person, is the status query's
 action_url) and follows it to completed, canceled, failed or expired.`
 
 func (c *CLI) startUniversign(ctx context.Context, args []string) error {
-	var in workflows.UniversignRegistrationInput
-	cmd, err := c.newStart(workflows.ProviderUniversign, universignHelp, args, &in, &in.Timeout, &in.PollInterval, "default 8d; sessions last 7d")
+	var in contract.UniversignRegistrationInput
+	cmd, err := c.newStart(contract.ProviderUniversign, universignHelp, args, &in, &in.Timeout, &in.PollInterval, "default 8d; sessions last 7d")
 	if err != nil {
 		return err
 	}

@@ -13,7 +13,7 @@ import (
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
-	"github.com/certflow/certflow/workflows"
+	"github.com/certflow/certflow/contract"
 )
 
 const webhookHelp = `
@@ -82,12 +82,12 @@ func (c *CLI) webhook(ctx context.Context, args []string) error {
 		case k.statusHint == nil:
 			return cmd.usagef("--status: %s webhooks are events, not statuses; send the event with -f", k.provider)
 		default:
-			if hint, err = k.statusHint(keyword(info, workflows.SearchProviderRef), *status); err != nil {
+			if hint, err = k.statusHint(keyword(info, contract.SearchProviderRef), *status); err != nil {
 				return fmt.Errorf("workflow %s: %w", id, err)
 			}
 		}
 		// The run checked above, not whichever run the ID names by now.
-		if err := tc.SignalWorkflow(ctx, id, info.GetExecution().GetRunId(), workflows.SignalWebhook, hint); err != nil {
+		if err := tc.SignalWorkflow(ctx, id, info.GetExecution().GetRunId(), contract.SignalWebhook, hint); err != nil {
 			return fmt.Errorf("signalling workflow %s: %w", id, err)
 		}
 		fmt.Fprintf(c.Out, "webhook sent to %s; it re-reads %s and acts on what %s reports (see `certflow status %s`)\n", id, k.provider, k.provider, id)
@@ -121,11 +121,11 @@ func uanatacaStatusHint(ref, status string) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("its CertflowProviderRef %q is not a Uanataca request pk", ref)
 	}
-	return workflows.UanatacaWebhook{PK: pk, Status: status}, nil
+	return contract.UanatacaWebhook{PK: pk, Status: status}, nil
 }
 
 // polledStatusHint is the signal of the providers certflow polls, which
 // send no webhook of their own.
 func polledStatusHint(_, status string) (any, error) {
-	return workflows.StatusHint{Status: status}, nil
+	return contract.StatusHint{Status: status}, nil
 }

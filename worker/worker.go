@@ -23,6 +23,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/contract"
 	"github.com/certflow/certflow/internal/codec"
 	"github.com/certflow/certflow/internal/config"
 	"github.com/certflow/certflow/internal/logging"
@@ -157,11 +158,11 @@ func register(w, allocators sdkworker.Registry, cfg config.Worker, c client.Clie
 		}
 	}
 	w.RegisterActivity(uaActs)
-	w.RegisterWorkflowWithOptions(workflows.UanatacaIssuance, workflow.RegisterOptions{Name: workflows.UanatacaIssuanceName})
+	w.RegisterWorkflowWithOptions(workflows.UanatacaIssuance, workflow.RegisterOptions{Name: contract.UanatacaIssuanceName})
 	scratchcards := &activities.Scratchcards{Client: ua, Temporal: c}
 	w.RegisterActivity(scratchcards)
 	allocators.RegisterActivity(scratchcards)
-	allocators.RegisterWorkflowWithOptions(workflows.ScratchcardAllocator, workflow.RegisterOptions{Name: workflows.ScratchcardAllocatorName})
+	allocators.RegisterWorkflowWithOptions(workflows.ScratchcardAllocator, workflow.RegisterOptions{Name: contract.ScratchcardAllocatorName})
 
 	if cfg.Universign.APIKey == "" {
 		log.Info().Msg("Universign disabled: set UNIVERSIGN_API_KEY to run UniversignRegistration workflows")
@@ -171,7 +172,7 @@ func register(w, allocators sdkworker.Registry, cfg config.Worker, c client.Clie
 			return err
 		}
 		w.RegisterActivity(&activities.Universign{Client: us})
-		w.RegisterWorkflowWithOptions(workflows.UniversignRegistration, workflow.RegisterOptions{Name: workflows.UniversignRegistrationName})
+		w.RegisterWorkflowWithOptions(workflows.UniversignRegistration, workflow.RegisterOptions{Name: contract.UniversignRegistrationName})
 	}
 
 	if !cfg.MasStack.Enabled() {
@@ -185,7 +186,7 @@ func register(w, allocators sdkworker.Registry, cfg config.Worker, c client.Clie
 			return err
 		}
 		w.RegisterActivity(&activities.MasStack{Client: ms})
-		w.RegisterWorkflowWithOptions(workflows.MasStackIdentification, workflow.RegisterOptions{Name: workflows.MasStackIdentificationName})
+		w.RegisterWorkflowWithOptions(workflows.MasStackIdentification, workflow.RegisterOptions{Name: contract.MasStackIdentificationName})
 	}
 
 	if cfg.Humanos.APIKey == "" {
@@ -199,7 +200,7 @@ func register(w, allocators sdkworker.Registry, cfg config.Worker, c client.Clie
 			return err
 		}
 		w.RegisterActivity(&activities.Humanos{Client: hu})
-		w.RegisterWorkflowWithOptions(workflows.HumanosRequest, workflow.RegisterOptions{Name: workflows.HumanosRequestName})
+		w.RegisterWorkflowWithOptions(workflows.HumanosRequest, workflow.RegisterOptions{Name: contract.HumanosRequestName})
 	}
 	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certflow/certflow/contract"
+
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/certflow/certflow/activities"
@@ -23,18 +25,18 @@ import (
 func TestDeadlineActedOnWhileReReadRetries(t *testing.T) {
 	env := newIssuanceEnv(t, nil)
 	in := validIssuance()
-	in.Timeout = Duration(3 * time.Hour)
-	in.PollInterval = Duration(24 * time.Hour)
+	in.Timeout = contract.Duration(3 * time.Hour)
+	in.PollInterval = contract.Duration(24 * time.Hour)
 	env.RegisterDelayedCallback(func() {
 		env.ra.fail("get", &provider.Error{Provider: "uanataca", Operation: "get_request", StatusCode: http.StatusServiceUnavailable})
-		env.SignalWorkflow(SignalWebhook, UanatacaWebhook{PK: 46761, Status: uanataca.StatusEnrollReady})
+		env.SignalWorkflow(contract.SignalWebhook, contract.UanatacaWebhook{PK: 46761, Status: uanataca.StatusEnrollReady})
 	}, time.Hour)
 	env.RegisterDelayedCallback(func() { env.ra.fail("get", nil) }, 10*time.Hour)
 	env.ExecuteWorkflow(UanatacaIssuance, in)
 
 	_, err := env.issuance(t)
-	if errorType(err) != ErrTypeDeadlineExceeded {
-		t.Fatalf("error = %v, want %s", err, ErrTypeDeadlineExceeded)
+	if errorType(err) != contract.ErrTypeDeadlineExceeded {
+		t.Fatalf("error = %v, want %s", err, contract.ErrTypeDeadlineExceeded)
 	}
 	start := env.started["AllocateScratchcard"][0]
 	cancels := env.started["CancelUanatacaRequest"]
@@ -50,9 +52,9 @@ func TestDeadlineActedOnWhileReReadRetries(t *testing.T) {
 func TestForgedHintDoesNotHideTheGenuineOne(t *testing.T) {
 	env := newIssuanceEnv(t, nil)
 	in := validIssuance()
-	in.PollInterval = Duration(24 * time.Hour)
+	in.PollInterval = contract.Duration(24 * time.Hour)
 	env.RegisterDelayedCallback(func() {
-		env.SignalWorkflow(SignalWebhook, UanatacaWebhook{PK: 46761, Status: uanataca.StatusIssued})
+		env.SignalWorkflow(contract.SignalWebhook, contract.UanatacaWebhook{PK: 46761, Status: uanataca.StatusIssued})
 	}, time.Minute)
 	env.at(2*time.Hour, uanataca.StatusIssued, true)
 	env.ExecuteWorkflow(UanatacaIssuance, in)
@@ -87,25 +89,25 @@ func TestCompensationThatFindsNothingReportsGone(t *testing.T) {
 		{"uanataca", "uanataca", func(t *testing.T) (*testEnv, *scripted, func()) {
 			env := newIssuanceEnv(t, nil)
 			in := validIssuance()
-			in.Timeout, in.PollInterval = Duration(3*time.Hour), Duration(24*time.Hour)
+			in.Timeout, in.PollInterval = contract.Duration(3*time.Hour), contract.Duration(24*time.Hour)
 			return env.testEnv, &env.ra.scripted, func() { env.ExecuteWorkflow(UanatacaIssuance, in) }
 		}},
 		{"universign", "universign", func(*testing.T) (*testEnv, *scripted, func()) {
 			env, fake := newUniversignEnv()
 			in := validRegistration()
-			in.Timeout, in.PollInterval = Duration(3*time.Hour), Duration(24*time.Hour)
+			in.Timeout, in.PollInterval = contract.Duration(3*time.Hour), contract.Duration(24*time.Hour)
 			return env, &fake.scripted, func() { env.ExecuteWorkflow(UniversignRegistration, in) }
 		}},
 		{"masstack", "masstack", func(*testing.T) (*testEnv, *scripted, func()) {
 			env, fake := newMasStackEnv()
 			in := validIdentification()
-			in.Timeout, in.PollInterval = Duration(3*time.Hour), Duration(24*time.Hour)
+			in.Timeout, in.PollInterval = contract.Duration(3*time.Hour), contract.Duration(24*time.Hour)
 			return env, &fake.scripted, func() { env.ExecuteWorkflow(MasStackIdentification, in) }
 		}},
 		{"humanos", "humanos", func(*testing.T) (*testEnv, *scripted, func()) {
 			env, fake := newHumanosEnv()
 			in := validHumanos()
-			in.Timeout, in.PollInterval = Duration(3*time.Hour), Duration(24*time.Hour)
+			in.Timeout, in.PollInterval = contract.Duration(3*time.Hour), contract.Duration(24*time.Hour)
 			return env, &fake.scripted, func() { env.ExecuteWorkflow(HumanosRequest, in) }
 		}},
 	}
@@ -121,15 +123,15 @@ func TestCompensationThatFindsNothingReportsGone(t *testing.T) {
 
 			err := env.GetWorkflowError()
 			var appErr *temporal.ApplicationError
-			if !errors.As(err, &appErr) || appErr.Type() != ErrTypeDeadlineExceeded {
-				t.Fatalf("error = %v, want %s", err, ErrTypeDeadlineExceeded)
+			if !errors.As(err, &appErr) || appErr.Type() != contract.ErrTypeDeadlineExceeded {
+				t.Fatalf("error = %v, want %s", err, contract.ErrTypeDeadlineExceeded)
 			}
 			var details map[string]any
 			if derr := appErr.Details(&details); derr != nil || !hasValue(details, activities.StatusGone) {
 				t.Fatalf("result details %v (%v), want the status %s", details, derr, activities.StatusGone)
 			}
-			if st := env.status(t); st.Stage != StageExpired || st.ProviderStatus != activities.StatusGone {
-				t.Fatalf("status %+v, want stage %s and provider status %s", st, StageExpired, activities.StatusGone)
+			if st := env.status(t); st.Stage != contract.StageExpired || st.ProviderStatus != activities.StatusGone {
+				t.Fatalf("status %+v, want stage %s and provider status %s", st, contract.StageExpired, activities.StatusGone)
 			}
 		})
 	}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certflow/certflow/contract"
+
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -14,44 +16,15 @@ import (
 	"github.com/certflow/certflow/internal/provider/humanos"
 )
 
-// HumanosRequestName is the workflow type name of a Humanos request.
-const HumanosRequestName = "HumanosRequest"
-
 const (
 	humanosDefaultTimeout = 30 * 24 * time.Hour
 	humanosDefaultPoll    = time.Hour
 	humanosMaxTimeout     = 366 * 24 * time.Hour
 )
 
-// HumanosRequestInput starts a Humanos request.
-type HumanosRequestInput struct {
-	// Request is the create call's body, field names as Humanos spells
-	// them. Leave internalId empty: certflow sets it to the workflow ID, so
-	// webhooks find their workflow.
-	Request humanos.CreateRequest `json:"request"`
-	// Timeout before certflow cancels the request (default "30d").
-	Timeout Duration `json:"timeout,omitempty"`
-	// PollInterval is the longest time between two reads in case webhooks
-	// are lost (default "1h").
-	PollInterval Duration `json:"poll_interval,omitempty"`
-}
-
-// HumanosWebhook is the signal the ingress sends for a Humanos webhook.
-type HumanosWebhook struct {
-	EventType    string `json:"eventType"`
-	RequestID    string `json:"requestId,omitempty"`
-	Contact      string `json:"contact,omitempty"`
-	CredentialID string `json:"credentialId,omitempty"`
-	// Action is accept or reject (credential events).
-	Action string `json:"action,omitempty"`
-	// Success is the KYC result (identity events).
-	Success *bool  `json:"success,omitempty"`
-	Date    string `json:"date,omitempty"`
-}
-
-// key names the event a webhook announces, so a repeated delivery is
-// applied once.
-func (h HumanosWebhook) key() string {
+// humanosEventKey names the event a webhook announces, so a repeated
+// delivery is counted once.
+func humanosEventKey(h contract.HumanosWebhook) string {
 	success := ""
 	if h.Success != nil {
 		success = map[bool]string{true: "ok", false: "failed"}[*h.Success]
@@ -59,24 +32,7 @@ func (h HumanosWebhook) key() string {
 	return strings.Join([]string{h.EventType, h.Contact, h.CredentialID, h.Action, success, h.Date}, "|")
 }
 
-// HumanosDecision is one subject's decision on one credential.
-type HumanosDecision struct {
-	Contact      string `json:"contact"`
-	CredentialID string `json:"credential_id"`
-	Credential   string `json:"credential,omitempty"`
-	// Decision is accepted, rejected or undecided.
-	Decision  string `json:"decision"`
-	DecidedAt string `json:"decided_at,omitempty"`
-}
-
-// HumanosRequestResult is the request as it ended, decision by decision.
-type HumanosRequestResult struct {
-	ID        string            `json:"id"`
-	Outcome   string            `json:"outcome"`
-	Decisions []HumanosDecision `json:"decisions"`
-}
-
-func (in HumanosRequestInput) validate() error {
+func validateHumanos(in contract.HumanosRequestInput) error {
 	err := in.Request.Validate()
 	if in.Request.InternalID != "" {
 		err = errors.Join(err, errors.New("request.internalId: leave it empty; certflow sets it to the workflow ID"))
@@ -98,7 +54,7 @@ func humanosIdempotencyKey(info *workflow.Info) string {
 // each new one triggers a read of the request, so the outcome is the same
 // whatever the order, and repeats are applied once. On its deadline or on
 // cancellation it cancels the request at Humanos.
-func HumanosRequest(ctx workflow.Context, in HumanosRequestInput) (*HumanosRequestResult, error) {
+func HumanosRequest(ctx workflow.Context, in contract.HumanosRequestInput) (*contract.HumanosRequestResult, error) {
 	h, err := setupHumanos(ctx, in)
 	if err != nil {
 		return nil, err
@@ -108,9 +64,9 @@ func HumanosRequest(ctx workflow.Context, in HumanosRequestInput) (*HumanosReque
 
 // humanosRequest is one request's lifecycle.
 type humanosRequest struct {
-	in    HumanosRequestInput
+	in    contract.HumanosRequestInput
 	t     *tracker
-	hints *inbox[HumanosWebhook]
+	hints *inbox[contract.HumanosWebhook]
 	// req is the request as created.
 	req humanos.Request
 	hu  *activities.Humanos
@@ -122,8 +78,8 @@ type humanosRequest struct {
 }
 
 // setupHumanos registers the status query and starts recording hints.
-func setupHumanos(ctx workflow.Context, in HumanosRequestInput) (*humanosRequest, error) {
-	t, err := newTracker(ctx, ProviderHumanos)
+func setupHumanos(ctx workflow.Context, in contract.HumanosRequestInput) (*humanosRequest, error) {
+	t, err := newTracker(ctx, contract.ProviderHumanos)
 	if err != nil {
 		return nil, err
 	}
@@ -132,28 +88,28 @@ func setupHumanos(ctx workflow.Context, in HumanosRequestInput) (*humanosRequest
 	return h, nil
 }
 
-func (h *humanosRequest) run(ctx workflow.Context) (*HumanosRequestResult, error) {
-	if err := h.in.validate(); err != nil {
-		h.t.stage(StageFailed)
-		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidInput, nil)
+func (h *humanosRequest) run(ctx workflow.Context) (*contract.HumanosRequestResult, error) {
+	if err := validateHumanos(h.in); err != nil {
+		h.t.stage(contract.StageFailed)
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), contract.ErrTypeInvalidInput, nil)
 	}
-	deadline := workflow.Now(ctx).Add(h.in.Timeout.or(humanosDefaultTimeout))
+	deadline := workflow.Now(ctx).Add(h.in.Timeout.Or(humanosDefaultTimeout))
 	h.t.deadline(deadline)
 
 	info := workflow.GetInfo(ctx)
 	h.in.Request.InternalID = info.WorkflowExecution.ID
-	h.t.stage(StageCreating)
+	h.t.stage(contract.StageCreating)
 	create := activities.CreateHumanosInput{Request: h.in.Request, IdempotencyKey: humanosIdempotencyKey(info)}
 	if err := createUninterrupted(ctx, "Create the request at Humanos (once, by idempotency key)", h.hu.CreateHumanosRequest, create, &h.req); err != nil {
-		h.t.stage(StageFailed)
+		h.t.stage(contract.StageFailed)
 		return nil, err
 	}
 	h.t.ref(h.req.ID)
 	h.listSubjects()
 
-	every := h.in.PollInterval.or(humanosDefaultPoll)
+	every := h.in.PollInterval.Or(humanosDefaultPoll)
 	req := request{
-		provider: ProviderHumanos, ref: "request " + h.req.ID, failType: ErrTypeRejectedBySubject,
+		provider: contract.ProviderHumanos, ref: "request " + h.req.ID, failType: contract.ErrTypeRejectedBySubject,
 		deadline: deadline, firstPoll: every, pollEvery: every,
 	}
 	final, verdict, end, err := newWait(h.t, h, req, h.hints, h.req).follow(ctx)
@@ -183,10 +139,12 @@ func (h *humanosRequest) judge(r humanos.Request) activities.Verdict {
 	return activities.JudgeHumanos(r)
 }
 
+func (h *humanosRequest) eventKey(w contract.HumanosWebhook) string { return humanosEventKey(w) }
+
 // shows reports whether the request shows the decision or identity result
 // a webhook announced. An OTP failure is nothing a read could show: it is
 // counted on arrival and never read for.
-func (h *humanosRequest) shows(r humanos.Request, w HumanosWebhook) bool {
+func (h *humanosRequest) shows(r humanos.Request, w contract.HumanosWebhook) bool {
 	switch w.EventType {
 	case "otp.failed":
 		return true
@@ -212,18 +170,18 @@ func (h *humanosRequest) shows(r humanos.Request, w HumanosWebhook) bool {
 func (h *humanosRequest) listSubjects() {
 	for i, s := range h.req.Subjects {
 		h.subject[s.Contact] = i
-		h.t.s.Subjects = append(h.t.s.Subjects, SubjectStatus{Contact: s.Contact, Link: s.Link, Code: s.Code})
+		h.t.s.Subjects = append(h.t.s.Subjects, contract.SubjectStatus{Contact: s.Contact, Link: s.Link, Code: s.Code})
 	}
 	h.t.touch()
 }
 
 // heardWebhook counts OTP failures, which only webhooks report, once per
 // event however often it is delivered.
-func (h *humanosRequest) heardWebhook(w HumanosWebhook) {
-	if h.heard[w.key()] {
+func (h *humanosRequest) heardWebhook(w contract.HumanosWebhook) {
+	if h.heard[humanosEventKey(w)] {
 		return
 	}
-	h.heard[w.key()] = true
+	h.heard[humanosEventKey(w)] = true
 	if i, ok := h.subject[w.Contact]; ok && w.EventType == "otp.failed" {
 		h.t.s.Subjects[i].OTPFailures++
 		h.t.touch()
@@ -241,11 +199,11 @@ func (h *humanosRequest) observe(r humanos.Request) {
 }
 
 // humanosResult lists every subject's decision on every credential.
-func humanosResult(id string, r humanos.Request, v activities.Verdict) *HumanosRequestResult {
-	res := &HumanosRequestResult{ID: id, Outcome: v.Status, Decisions: []HumanosDecision{}}
+func humanosResult(id string, r humanos.Request, v activities.Verdict) *contract.HumanosRequestResult {
+	res := &contract.HumanosRequestResult{ID: id, Outcome: v.Status, Decisions: []contract.HumanosDecision{}}
 	for _, c := range r.Credentials {
 		for _, s := range r.Subjects {
-			d := HumanosDecision{Contact: s.Contact, CredentialID: c.ID, Credential: c.Name, Decision: "undecided"}
+			d := contract.HumanosDecision{Contact: s.Contact, CredentialID: c.ID, Credential: c.Name, Decision: "undecided"}
 			for _, dec := range c.Decisions {
 				if dec.Contact == s.Contact {
 					d.Decision, d.DecidedAt = map[bool]string{true: "accepted", false: "rejected"}[dec.Accepted], dec.DecidedAt

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certflow/certflow/contract"
+
 	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/internal/provider"
 	"github.com/certflow/certflow/internal/provider/humanos"
@@ -97,8 +99,8 @@ func newHumanosEnv() (*testEnv, *fakeHumanos) {
 	return env, fake
 }
 
-func validHumanos() HumanosRequestInput {
-	return HumanosRequestInput{Request: humanos.CreateRequest{
+func validHumanos() contract.HumanosRequestInput {
+	return contract.HumanosRequestInput{Request: humanos.CreateRequest{
 		Contacts: []string{ana, rui}, SecurityLevel: "HUMANOS_KYC", ResourcesIDs: []string{"r1", "r2"},
 	}}
 }
@@ -108,13 +110,13 @@ func webhook(env *testEnv, fake *fakeHumanos, at time.Duration, contact, credent
 	env.RegisterDelayedCallback(func() {
 		fake.decide(contact, credential, accept)
 		action := map[bool]string{true: "accept", false: "reject"}[accept]
-		env.SignalWorkflow(SignalWebhook, HumanosWebhook{EventType: "credential", Contact: contact, CredentialID: credential, Action: action, Date: at.String()})
+		env.SignalWorkflow(contract.SignalWebhook, contract.HumanosWebhook{EventType: "credential", Contact: contact, CredentialID: credential, Action: action, Date: at.String()})
 	}, at)
 }
 
-func humanosOutcome(t *testing.T, env *testEnv) (*HumanosRequestResult, error) {
+func humanosOutcome(t *testing.T, env *testEnv) (*contract.HumanosRequestResult, error) {
 	t.Helper()
-	var res *HumanosRequestResult
+	var res *contract.HumanosRequestResult
 	err := env.result(t, &res)
 	return res, err
 }
@@ -155,7 +157,7 @@ func TestHumanosOneRejectedWaitsForEveryDecision(t *testing.T) {
 	webhook(env, fake, time.Minute, ana, "c1", false)
 	// Still pending: the other decisions are awaited.
 	env.RegisterDelayedCallback(func() {
-		if st := env.status(t); st.Stage != StageAwaiting {
+		if st := env.status(t); st.Stage != contract.StageAwaiting {
 			t.Errorf("stage after one rejection = %s, want still awaiting the other decisions", st.Stage)
 		}
 	}, 90*time.Second)
@@ -165,8 +167,8 @@ func TestHumanosOneRejectedWaitsForEveryDecision(t *testing.T) {
 	env.ExecuteWorkflow(HumanosRequest, validHumanos())
 
 	_, err := humanosOutcome(t, env)
-	if errorType(err) != ErrTypeRejectedBySubject {
-		t.Fatalf("error = %v, want %s", err, ErrTypeRejectedBySubject)
+	if errorType(err) != contract.ErrTypeRejectedBySubject {
+		t.Fatalf("error = %v, want %s", err, contract.ErrTypeRejectedBySubject)
 	}
 	if fake.count("cancel") != 0 {
 		t.Fatal("a decided request must not be cancelled")
@@ -178,13 +180,13 @@ func TestHumanosKYCFailureEndsTheRequest(t *testing.T) {
 	env.RegisterDelayedCallback(func() {
 		fake.identity(rui, humanos.IdentityFailed)
 		failed := false
-		env.SignalWorkflow(SignalWebhook, HumanosWebhook{EventType: "identity", Contact: rui, Success: &failed, Date: "t1"})
+		env.SignalWorkflow(contract.SignalWebhook, contract.HumanosWebhook{EventType: "identity", Contact: rui, Success: &failed, Date: "t1"})
 	}, time.Minute)
 	env.ExecuteWorkflow(HumanosRequest, validHumanos())
 
 	_, err := humanosOutcome(t, env)
-	if errorType(err) != ErrTypeRejectedBySubject || !strings.Contains(err.Error(), "KYC_FAILED") {
-		t.Fatalf("error = %v, want %s naming KYC_FAILED", err, ErrTypeRejectedBySubject)
+	if errorType(err) != contract.ErrTypeRejectedBySubject || !strings.Contains(err.Error(), "KYC_FAILED") {
+		t.Fatalf("error = %v, want %s naming KYC_FAILED", err, contract.ErrTypeRejectedBySubject)
 	}
 }
 
@@ -197,7 +199,7 @@ func TestHumanosDuplicateAndOutOfOrderWebhooks(t *testing.T) {
 		fake.decide(ana, "c2", true)
 		fake.decide(rui, "c1", true)
 	}, time.Minute)
-	hints := []HumanosWebhook{
+	hints := []contract.HumanosWebhook{
 		{EventType: "credential", Contact: rui, CredentialID: "c1", Action: "accept", Date: "d3"},
 		{EventType: "otp.failed", Contact: rui, Date: "o1"},
 		{EventType: "credential", Contact: ana, CredentialID: "c2", Action: "accept", Date: "d2"},
@@ -205,12 +207,12 @@ func TestHumanosDuplicateAndOutOfOrderWebhooks(t *testing.T) {
 	}
 	for i, h := range hints {
 		for r := range 3 {
-			env.RegisterDelayedCallback(func() { env.SignalWorkflow(SignalWebhook, h) }, 2*time.Minute+time.Duration(i*3+r)*time.Second)
+			env.RegisterDelayedCallback(func() { env.SignalWorkflow(contract.SignalWebhook, h) }, 2*time.Minute+time.Duration(i*3+r)*time.Second)
 		}
 	}
 	env.RegisterDelayedCallback(func() {
 		st := env.status(t)
-		if st.Subjects[1].OTPFailures != 1 || st.Stage != StageAwaiting {
+		if st.Subjects[1].OTPFailures != 1 || st.Stage != contract.StageAwaiting {
 			t.Errorf("status = %+v; want one OTP failure counted once and still awaiting", st)
 		}
 	}, 3*time.Minute)
@@ -233,24 +235,24 @@ func TestHumanosDuplicateAndOutOfOrderWebhooks(t *testing.T) {
 func TestHumanosDeadlineCancelsAtProvider(t *testing.T) {
 	env, fake := newHumanosEnv()
 	in := validHumanos()
-	in.Timeout = Duration(6 * time.Hour)
+	in.Timeout = contract.Duration(6 * time.Hour)
 	webhook(env, fake, time.Minute, ana, "c1", true)
 	env.ExecuteWorkflow(HumanosRequest, in)
 
 	_, err := humanosOutcome(t, env)
-	if errorType(err) != ErrTypeDeadlineExceeded || fake.count("cancel") != 1 || fake.req.CanceledAt == "" {
-		t.Fatalf("error = %v, cancels %d; want %s and the request cancelled at Humanos", err, fake.count("cancel"), ErrTypeDeadlineExceeded)
+	if errorType(err) != contract.ErrTypeDeadlineExceeded || fake.count("cancel") != 1 || fake.req.CanceledAt == "" {
+		t.Fatalf("error = %v, cancels %d; want %s and the request cancelled at Humanos", err, fake.count("cancel"), contract.ErrTypeDeadlineExceeded)
 	}
 }
 
 func TestHumanosInvalidInputFailsWithoutCalls(t *testing.T) {
 	env, fake := newHumanosEnv()
-	in := HumanosRequestInput{Request: humanos.CreateRequest{Contacts: []string{"ana"}, InternalID: "mine"}}
+	in := contract.HumanosRequestInput{Request: humanos.CreateRequest{Contacts: []string{"ana"}, InternalID: "mine"}}
 	env.ExecuteWorkflow(HumanosRequest, in)
 
 	_, err := humanosOutcome(t, env)
-	if errorType(err) != ErrTypeInvalidInput {
-		t.Fatalf("error = %v, want %s", err, ErrTypeInvalidInput)
+	if errorType(err) != contract.ErrTypeInvalidInput {
+		t.Fatalf("error = %v, want %s", err, contract.ErrTypeInvalidInput)
 	}
 	for _, want := range []string{"contacts[0]", "credentials", "internalId"} {
 		if !strings.Contains(err.Error(), want) {

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/certflow/certflow/contract"
+
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -21,7 +23,7 @@ import (
 // followed is a request that exists at its provider, as the shared wait
 // and compensation see it. S is the provider's state as its activities
 // read it, H the webhook hint the ingress signals.
-type followed[S any, H hint] interface {
+type followed[S, H any] interface {
 	// poll starts the polling activity, which completes only once the
 	// state is final: its retry policy does the waiting, so a long wait
 	// adds nothing to history.
@@ -38,13 +40,9 @@ type followed[S any, H hint] interface {
 	// such a hint is spent without a read: a forged or early hint that no
 	// read confirmed never hides the genuine one that follows.
 	shows(S, H) bool
-}
-
-// hint is a webhook signal's payload: key names the event it announces
-// (only runs started before the wait loop's redesign use it; see
-// awaitBlocking).
-type hint interface {
-	key() string
+	// eventKey names the event a hint announces (only awaitBlocking, the
+	// wait of runs started before waitLoopChange, uses it).
+	eventKey(H) string
 }
 
 // observer is implemented by a followed request that keeps more of each
@@ -85,7 +83,7 @@ const (
 // spent. One coroutine does nothing but receive them, from the workflow's
 // start, so a hint is recorded whatever the workflow is doing; the wait
 // loop spends them.
-type inbox[H hint] struct {
+type inbox[H any] struct {
 	pending []H
 	// heard, when not nil, is told each hint as it arrives (it must only
 	// record).
@@ -98,8 +96,8 @@ type inbox[H hint] struct {
 
 // listen starts recording the workflow's webhook hints. A run started
 // before waitLoopChange leaves the signal channel to awaitBlocking.
-func listen[H hint](ctx workflow.Context, heard func(H)) *inbox[H] {
-	in := &inbox[H]{heard: heard, channel: workflow.GetSignalChannel(ctx, SignalWebhook)}
+func listen[H any](ctx workflow.Context, heard func(H)) *inbox[H] {
+	in := &inbox[H]{heard: heard, channel: workflow.GetSignalChannel(ctx, contract.SignalWebhook)}
 	if workflow.GetVersion(ctx, waitLoopChange, workflow.DefaultVersion, waitLoopRecords) == workflow.DefaultVersion {
 		in.blocking = true
 		return in
@@ -128,7 +126,7 @@ func (in *inbox[H]) take() []H {
 // record into it (a state read, the poll's end, the deadline); the loop in
 // follow acts on what they recorded. So a deadline or a cancellation is
 // acted on within one workflow task, whatever a provider call is doing.
-type wait[S any, H hint] struct {
+type wait[S, H any] struct {
 	p     followed[S, H]
 	req   request
 	t     *tracker
@@ -145,7 +143,7 @@ type wait[S any, H hint] struct {
 	failed error
 }
 
-func newWait[S any, H hint](t *tracker, p followed[S, H], req request, hints *inbox[H], created S) *wait[S, H] {
+func newWait[S, H any](t *tracker, p followed[S, H], req request, hints *inbox[H], created S) *wait[S, H] {
 	w := &wait[S, H]{p: p, req: req, t: t, hints: hints}
 	w.saw(created)
 	return w
@@ -159,7 +157,7 @@ func (w *wait[S, H]) follow(ctx workflow.Context) (S, activities.Verdict, waitEn
 	end := endCancelled
 	var err error
 	if ctx.Err() == nil {
-		w.t.stage(StageAwaiting)
+		w.t.stage(contract.StageAwaiting)
 		if w.hints.blocking {
 			end, err = w.awaitBlocking(ctx)
 		} else {
@@ -173,7 +171,7 @@ func (w *wait[S, H]) follow(ctx workflow.Context) (S, activities.Verdict, waitEn
 	if end != endFinal && !w.verdict.Final() {
 		final, verdict, cerr := compensate(ctx, w.t, w.p, w.req)
 		if cerr != nil {
-			w.t.stage(StageFailed)
+			w.t.stage(contract.StageFailed)
 			return w.last, w.verdict, end, fmt.Errorf("cancelling %s failed; cancel it there by hand: %w", w.req, cerr)
 		}
 		w.last, w.verdict = final, verdict
@@ -274,7 +272,7 @@ func (w *wait[S, H]) awaitBlocking(ctx workflow.Context) (waitEnd, error) {
 	sel.AddReceive(w.hints.channel, func(c workflow.ReceiveChannel, _ bool) {
 		var h H
 		c.Receive(ctx, &h)
-		if h.key() != "" && applied[h.key()] {
+		if w.p.eventKey(h) != "" && applied[w.p.eventKey(h)] {
 			return
 		}
 		if w.hints.heard != nil {
@@ -285,7 +283,7 @@ func (w *wait[S, H]) awaitBlocking(ctx workflow.Context) (waitEnd, error) {
 			workflow.GetLogger(ctx).Warn("could not re-read provider state after a webhook", "error", rerr)
 			return
 		}
-		applied[h.key()] = true
+		applied[w.p.eventKey(h)] = true
 		w.saw(s)
 		applied[w.verdict.Status] = true
 		if w.verdict.Final() {
@@ -363,16 +361,16 @@ func (w *wait[S, H]) abandon(ctx workflow.Context) {
 		workflow.GetLogger(ctx).Error("cancelling at the provider after a failure failed; cancel it there by hand",
 			"provider", w.req.provider, "ref", w.req.ref, "error", err)
 	}
-	w.t.stage(StageFailed)
+	w.t.stage(contract.StageFailed)
 }
 
 // compensate cancels the request at the provider in a context that
 // survives the workflow's own cancellation, and returns the state it ends
 // in and its verdict. A request the provider no longer knows is gone, a
 // final state: there is nothing left to cancel.
-func compensate[S any, H hint](ctx workflow.Context, t *tracker, p followed[S, H], req request) (S, activities.Verdict, error) {
+func compensate[S, H any](ctx workflow.Context, t *tracker, p followed[S, H], req request) (S, activities.Verdict, error) {
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	t.stage(StageCancellingAtProvider)
+	t.stage(contract.StageCancellingAtProvider)
 	var s S
 	err := p.cancel(summarize(withCalls(dctx), "Cancel "+req.String())).Get(dctx, &s)
 	switch {
@@ -391,34 +389,34 @@ func compensate[S any, H hint](ctx workflow.Context, t *tracker, p followed[S, H
 func conclude(t *tracker, req request, v activities.Verdict, end waitEnd, details any) error {
 	switch v.Outcome {
 	case activities.OutcomeSucceeded:
-		t.stage(StageCompleted)
+		t.stage(contract.StageCompleted)
 		return nil
 	case activities.OutcomeFailed:
-		t.stage(StageFailed)
+		t.stage(contract.StageFailed)
 		return temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("%s ended %s at %s", req.ref, v.Status, req.provider), req.failType, nil, details)
 	case activities.OutcomeExpired:
-		t.stage(StageExpired)
+		t.stage(contract.StageExpired)
 		return temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("%s expired before it was completed (status %s)", req, v.Status), ErrTypeExpiredAtProvider, nil, details)
+			fmt.Sprintf("%s expired before it was completed (status %s)", req, v.Status), contract.ErrTypeExpiredAtProvider, nil, details)
 	}
 	switch end {
 	case endCancelled:
-		t.stage(StageCancelled)
+		t.stage(contract.StageCancelled)
 		return temporal.NewCanceledError(details)
 	case endDeadline:
-		t.stage(StageExpired)
+		t.stage(contract.StageExpired)
 		return temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("%s was not completed before the workflow's deadline; it was cancelled at %s (status %s)", req.ref, req.provider, v.Status),
-			ErrTypeDeadlineExceeded, nil, details)
+			contract.ErrTypeDeadlineExceeded, nil, details)
 	}
-	t.stage(StageFailed)
+	t.stage(contract.StageFailed)
 	if v.Outcome == activities.OutcomeGone {
 		return temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("%s no longer exists at %s", req.ref, req.provider), ErrTypeRequestCancelled, nil, details)
+			fmt.Sprintf("%s no longer exists at %s", req.ref, req.provider), contract.ErrTypeRequestCancelled, nil, details)
 	}
 	return temporal.NewNonRetryableApplicationError(
-		fmt.Sprintf("%s was cancelled at %s (status %s)", req.ref, req.provider, v.Status), ErrTypeRequestCancelled, nil, details)
+		fmt.Sprintf("%s was cancelled at %s (status %s)", req.ref, req.provider, v.Status), contract.ErrTypeRequestCancelled, nil, details)
 }
 
 // createUninterrupted runs a provider create activity so that a
@@ -429,16 +427,6 @@ func createUninterrupted(ctx workflow.Context, summary string, activity, arg, re
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	return workflow.ExecuteActivity(summarize(withCalls(dctx), summary), activity, arg).Get(dctx, result)
 }
-
-// StatusHint is the webhook signal of providers that send no webhook of
-// their own: anything (an operator, a future webhook) may signal that the
-// status may have changed, which triggers one authoritative read.
-type StatusHint struct {
-	Status string `json:"status,omitempty"`
-}
-
-// key names the status a hint announces.
-func (h StatusHint) key() string { return h.Status }
 
 // showsStatus reports whether status is the one a hint announced.
 func showsStatus(status string, hinted string) bool {

@@ -4,16 +4,14 @@ import (
 	"errors"
 	"time"
 
+	"github.com/certflow/certflow/contract"
+
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/internal/provider/masstack"
 )
-
-// MasStackIdentificationName is the workflow type name of a MasStack
-// identification with an identity document.
-const MasStackIdentificationName = "MasStackIdentification"
 
 const (
 	masstackDefaultPoll = time.Hour
@@ -26,29 +24,7 @@ const (
 	masstackMaxReason     = 500
 )
 
-// MasStackIdentificationInput starts an identification.
-type MasStackIdentificationInput struct {
-	// Identification is the create call's body, field names as MasStack
-	// spells them.
-	Identification masstack.CreateIdentification `json:"identification"`
-	// Timeout before certflow cancels the identification (default: its
-	// expires_in, or 30 days, plus an hour).
-	Timeout Duration `json:"timeout,omitempty"`
-	// PollInterval is the longest time between two reads (default "1h");
-	// polls start a minute apart and back off.
-	PollInterval Duration `json:"poll_interval,omitempty"`
-	// CancelReason is recorded at MasStack when certflow cancels.
-	CancelReason string `json:"cancel_reason,omitempty"`
-}
-
-// MasStackIdentificationResult is the identification as it ended.
-type MasStackIdentificationResult struct {
-	ID     string `json:"id"`
-	Status string `json:"status"`
-	URL    string `json:"url,omitempty"`
-}
-
-func (in MasStackIdentificationInput) validate() error {
+func validateMasStack(in contract.MasStackIdentificationInput) error {
 	err := validateInput(in.Identification.Validate(), in.Timeout, in.PollInterval, masstackMaxTimeout)
 	if len(in.CancelReason) > masstackMaxReason {
 		err = errors.Join(err, errors.New("cancel_reason: longer than 500 characters"))
@@ -58,12 +34,12 @@ func (in MasStackIdentificationInput) validate() error {
 
 // timeout is the workflow's deadline: the given one, or the
 // identification's own validity plus a margin.
-func (in MasStackIdentificationInput) timeout() time.Duration {
+func masstackTimeout(in contract.MasStackIdentificationInput) time.Duration {
 	validity := masstack.MaxExpiresIn
 	if v, err := masstack.ParseISODuration(in.Identification.ExpiresIn); err == nil && in.Identification.ExpiresIn != "" {
 		validity = v
 	}
-	return in.Timeout.or(validity + masstackExpiryMargin)
+	return in.Timeout.Or(validity + masstackExpiryMargin)
 }
 
 // MasStackIdentification creates an identification, exposes the person's
@@ -71,7 +47,7 @@ func (in MasStackIdentificationInput) timeout() time.Duration {
 // status. On its deadline or on cancellation it cancels the identification
 // at MasStack with a reason; a cancel answered 409 (already final) or 404
 // (already gone) is not a failure: the final status is reported.
-func MasStackIdentification(ctx workflow.Context, in MasStackIdentificationInput) (*MasStackIdentificationResult, error) {
+func MasStackIdentification(ctx workflow.Context, in contract.MasStackIdentificationInput) (*contract.MasStackIdentificationResult, error) {
 	m, err := setupMasStack(ctx, in)
 	if err != nil {
 		return nil, err
@@ -81,48 +57,48 @@ func MasStackIdentification(ctx workflow.Context, in MasStackIdentificationInput
 
 // masstackIdentification is one identification's lifecycle.
 type masstackIdentification struct {
-	in    MasStackIdentificationInput
+	in    contract.MasStackIdentificationInput
 	t     *tracker
-	hints *inbox[StatusHint]
+	hints *inbox[contract.StatusHint]
 	// idn is the identification as created.
 	idn masstack.Identification
 	ms  *activities.MasStack
 }
 
 // setupMasStack registers the status query and starts recording hints.
-func setupMasStack(ctx workflow.Context, in MasStackIdentificationInput) (*masstackIdentification, error) {
-	t, err := newTracker(ctx, ProviderMasStack)
+func setupMasStack(ctx workflow.Context, in contract.MasStackIdentificationInput) (*masstackIdentification, error) {
+	t, err := newTracker(ctx, contract.ProviderMasStack)
 	if err != nil {
 		return nil, err
 	}
-	return &masstackIdentification{in: in, t: t, hints: listen[StatusHint](ctx, nil)}, nil
+	return &masstackIdentification{in: in, t: t, hints: listen[contract.StatusHint](ctx, nil)}, nil
 }
 
-func (m *masstackIdentification) run(ctx workflow.Context) (*MasStackIdentificationResult, error) {
-	if err := m.in.validate(); err != nil {
-		m.t.stage(StageFailed)
-		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidInput, nil)
+func (m *masstackIdentification) run(ctx workflow.Context) (*contract.MasStackIdentificationResult, error) {
+	if err := validateMasStack(m.in); err != nil {
+		m.t.stage(contract.StageFailed)
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), contract.ErrTypeInvalidInput, nil)
 	}
-	deadline := workflow.Now(ctx).Add(m.in.timeout())
+	deadline := workflow.Now(ctx).Add(masstackTimeout(m.in))
 	m.t.deadline(deadline)
 
-	m.t.stage(StageCreating)
+	m.t.stage(contract.StageCreating)
 	if err := createUninterrupted(ctx, "Create the identification at MasStack", m.ms.CreateMasStackIdentification, m.in.Identification, &m.idn); err != nil {
-		m.t.stage(StageFailed)
+		m.t.stage(contract.StageFailed)
 		return nil, err
 	}
 	m.t.ref(m.idn.ID)
 	m.t.actionURL(m.idn.URL)
 
 	req := request{
-		provider: ProviderMasStack, ref: "identification " + m.idn.ID, failType: ErrTypeIdentificationRejected,
-		deadline: deadline, firstPoll: firstPoll, pollEvery: m.in.PollInterval.or(masstackDefaultPoll),
+		provider: contract.ProviderMasStack, ref: "identification " + m.idn.ID, failType: contract.ErrTypeIdentificationRejected,
+		deadline: deadline, firstPoll: firstPoll, pollEvery: m.in.PollInterval.Or(masstackDefaultPoll),
 	}
 	_, verdict, end, err := newWait(m.t, m, req, m.hints, m.idn).follow(ctx)
 	if err != nil {
 		return nil, err
 	}
-	res := &MasStackIdentificationResult{ID: m.idn.ID, Status: verdict.Status, URL: m.idn.URL}
+	res := &contract.MasStackIdentificationResult{ID: m.idn.ID, Status: verdict.Status, URL: m.idn.URL}
 	if err := conclude(m.t, req, verdict, end, res); err != nil {
 		return nil, err
 	}
@@ -150,6 +126,9 @@ func (m *masstackIdentification) judge(s masstack.Identification) activities.Ver
 	return activities.JudgeMasStack(s)
 }
 
-func (m *masstackIdentification) shows(s masstack.Identification, h StatusHint) bool {
+// eventKey names a hint by the status it announces.
+func (m *masstackIdentification) eventKey(h contract.StatusHint) string { return h.Status }
+
+func (m *masstackIdentification) shows(s masstack.Identification, h contract.StatusHint) bool {
 	return showsStatus(s.Status, h.Status)
 }

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certflow/certflow/contract"
+
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/certflow/certflow/activities"
@@ -41,17 +43,17 @@ func newMasStackEnv() (*testEnv, *fakeMasStack) {
 	return env, fake
 }
 
-func validIdentification() MasStackIdentificationInput {
-	return MasStackIdentificationInput{Identification: masstack.CreateIdentification{
+func validIdentification() contract.MasStackIdentificationInput {
+	return contract.MasStackIdentificationInput{Identification: masstack.CreateIdentification{
 		Name: "Ana", LastName: "Ruiz", ConfigurationName: "MEDIUM", ExpiresIn: "P30D",
 		IdentityDocument: masstack.IdentityDocument{DocumentNumber: "12345678Z", DocumentType: "NIF", Country: "ES"},
 		Scoring:          &masstack.Scoring{Provider: "INTERNAL"},
 	}}
 }
 
-func identificationResult(t *testing.T, env *testEnv) (*MasStackIdentificationResult, error) {
+func identificationResult(t *testing.T, env *testEnv) (*contract.MasStackIdentificationResult, error) {
 	t.Helper()
-	var res *MasStackIdentificationResult
+	var res *contract.MasStackIdentificationResult
 	err := env.result(t, &res)
 	return res, err
 }
@@ -106,14 +108,14 @@ func TestMasStackCancelAnswered409ReportsFinalState(t *testing.T) {
 		wantStatus string
 	}{
 		{"completed meanwhile", masstack.StatusCompleted, "", masstack.StatusCompleted},
-		{"rejected meanwhile", masstack.StatusRejected, ErrTypeIdentificationRejected, masstack.StatusRejected},
+		{"rejected meanwhile", masstack.StatusRejected, contract.ErrTypeIdentificationRejected, masstack.StatusRejected},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			env, fake := newMasStackEnv()
 			in := validIdentification()
-			in.Timeout = Duration(3 * time.Hour)
-			in.PollInterval = Duration(24 * time.Hour)
+			in.Timeout = contract.Duration(3 * time.Hour)
+			in.PollInterval = contract.Duration(24 * time.Hour)
 			// The person finishes after the last poll before the deadline:
 			// only the cancel's 409 reveals it.
 			env.RegisterDelayedCallback(func() { fake.set(tt.final) }, 2*time.Hour+50*time.Minute)
@@ -139,8 +141,8 @@ func TestMasStackIdentificationExpiresAtProvider(t *testing.T) {
 	env.ExecuteWorkflow(MasStackIdentification, validIdentification())
 
 	_, err := identificationResult(t, env)
-	if errorType(err) != ErrTypeExpiredAtProvider || fake.count("cancel") != 0 {
-		t.Fatalf("error = %v, cancels %d; want %s without a cancel", err, fake.count("cancel"), ErrTypeExpiredAtProvider)
+	if errorType(err) != contract.ErrTypeExpiredAtProvider || fake.count("cancel") != 0 {
+		t.Fatalf("error = %v, cancels %d; want %s without a cancel", err, fake.count("cancel"), contract.ErrTypeExpiredAtProvider)
 	}
 	// Thirty days of polling is one polling activity: its attempts are
 	// not history events. Count the activities the workflow scheduled:
@@ -155,15 +157,15 @@ func TestMasStackIdentificationExpiresAtProvider(t *testing.T) {
 
 func TestMasStackInvalidInputFailsWithoutCalls(t *testing.T) {
 	env, fake := newMasStackEnv()
-	in := MasStackIdentificationInput{Identification: masstack.CreateIdentification{
+	in := contract.MasStackIdentificationInput{Identification: masstack.CreateIdentification{
 		IdentityDocument: masstack.IdentityDocument{DocumentType: "DNI", Country: "Spain"},
 		ExpiresIn:        "P45D", ConfigurationName: "ULTRA",
 	}}
 	env.ExecuteWorkflow(MasStackIdentification, in)
 
 	_, err := identificationResult(t, env)
-	if errorType(err) != ErrTypeInvalidInput {
-		t.Fatalf("error = %v, want %s", err, ErrTypeInvalidInput)
+	if errorType(err) != contract.ErrTypeInvalidInput {
+		t.Fatalf("error = %v, want %s", err, contract.ErrTypeInvalidInput)
 	}
 	for _, want := range []string{"document_number", "document_type", "identity_document.country", "expires_in", "configuration_name"} {
 		if !strings.Contains(err.Error(), want) {

@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/certflow/certflow/contract"
 	"github.com/certflow/certflow/workflows"
 )
 
@@ -21,11 +22,11 @@ var replayed = []struct {
 	name string
 	fn   any
 }{
-	{workflows.UanatacaIssuanceName, workflows.UanatacaIssuance},
-	{workflows.UniversignRegistrationName, workflows.UniversignRegistration},
-	{workflows.MasStackIdentificationName, workflows.MasStackIdentification},
-	{workflows.HumanosRequestName, workflows.HumanosRequest},
-	{workflows.ScratchcardAllocatorName, workflows.ScratchcardAllocator},
+	{contract.UanatacaIssuanceName, workflows.UanatacaIssuance},
+	{contract.UniversignRegistrationName, workflows.UniversignRegistration},
+	{contract.MasStackIdentificationName, workflows.MasStackIdentification},
+	{contract.HumanosRequestName, workflows.HumanosRequest},
+	{contract.ScratchcardAllocatorName, workflows.ScratchcardAllocator},
 }
 
 // TestReplayRecordedHistories replays every history recorded from a real

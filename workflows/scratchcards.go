@@ -10,26 +10,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/certflow/certflow/activities"
-)
-
-// The scratchcard allocator: one long-lived workflow per RA hands out
-// cards one at a time, so concurrent issuances on one RA never race on
-// get_first_unused (which reserves nothing) and never fail a create with
-// "Invalid ScratchCard" because of each other.
-const (
-	ScratchcardAllocatorName = "ScratchcardAllocator"
-	// UpdateAllocate hands the caller a card (Update-with-Start).
-	UpdateAllocate = "allocate"
-	// SignalScratchcard tells the allocator what became of a card it
-	// leased: used, released or taken.
-	SignalScratchcard = "scratchcard"
-)
-
-// What a lease holder reports about its card.
-const (
-	CardUsed     = "used"     // a request was created with it
-	CardReleased = "released" // the issuance ended before creating: hand it out again
-	CardTaken    = "taken"    // the RA refused it as used by somebody else
+	"github.com/certflow/certflow/contract"
 )
 
 const (
@@ -57,47 +38,9 @@ const (
 	allocatorRunLimit = 500
 )
 
-// AllocatorID is the workflow ID of RA's allocator for the certflow
-// deployment on taskQueue (one deployment, one set of RA credentials); it
-// holds no personal data.
-func AllocatorID(taskQueue, ra string) string { return "scratchcard-allocator-" + taskQueue + "-" + ra }
-
-// AllocatorState is the allocator's input and what it carries across
-// continue-as-new.
-type AllocatorState struct {
-	RA string `json:"ra"`
-	// Cursor is the RA list page the next fill continues from.
-	Cursor int `json:"cursor,omitempty"`
-	// Available are unused cards found and not yet handed out, in order.
-	Available []string `json:"available,omitempty"`
-	// Leases are cards handed out and not yet reported, by card.
-	Leases map[string]Lease `json:"leases,omitempty"`
-}
-
-// Lease is a card handed to an issuance.
-type Lease struct {
-	Holder string    `json:"holder"`
-	At     time.Time `json:"at"`
-}
-
-// AllocateRequest names the asking issuance and, when it asks for a
-// replacement, the card it gives back with it: applied in the same update,
-// so the allocator can never hand the given-back card out again to it.
-type AllocateRequest struct {
-	Holder string      `json:"holder"`
-	Giving *CardReport `json:"giving,omitempty"`
-}
-
-// CardReport is a lease holder's news about its card.
-type CardReport struct {
-	SN      string `json:"sn"`
-	Holder  string `json:"holder"`
-	Outcome string `json:"outcome"`
-}
-
 // allocator is the allocator's running state.
 type allocator struct {
-	st      AllocatorState
+	st      contract.AllocatorState
 	handled int
 	// waiting counts allocations in progress, to size the next fill.
 	waiting int
@@ -113,19 +56,19 @@ type allocator struct {
 // taken (forgotten). A lease ends only so, or when its holder is provably
 // gone (closed without a word): then the RA says whether the card was
 // used. So no card is handed out twice or lost track of.
-func ScratchcardAllocator(ctx workflow.Context, st AllocatorState) error {
+func ScratchcardAllocator(ctx workflow.Context, st contract.AllocatorState) error {
 	if st.RA == "" {
-		return temporal.NewNonRetryableApplicationError("the allocator needs its RA", ErrTypeInvalidInput, nil)
+		return temporal.NewNonRetryableApplicationError("the allocator needs its RA", contract.ErrTypeInvalidInput, nil)
 	}
 	if st.Leases == nil {
-		st.Leases = map[string]Lease{}
+		st.Leases = map[string]contract.Lease{}
 	}
 	a := &allocator{st: st, fill: workflow.NewMutex(ctx)}
-	if err := workflow.SetQueryHandler(ctx, QueryStatus, a.status); err != nil {
+	if err := workflow.SetQueryHandler(ctx, contract.QueryStatus, a.status); err != nil {
 		return err
 	}
-	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateAllocate, a.allocate, workflow.UpdateHandlerOptions{
-		Validator: func(_ workflow.Context, req AllocateRequest) error {
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, contract.UpdateAllocate, a.allocate, workflow.UpdateHandlerOptions{
+		Validator: func(_ workflow.Context, req contract.AllocateRequest) error {
 			if req.Holder == "" {
 				return errors.New("allocate: name the holder (the issuance's workflow ID)")
 			}
@@ -141,10 +84,10 @@ func ScratchcardAllocator(ctx workflow.Context, st AllocatorState) error {
 	// Reports only record; the blocking work (checking leases) runs in
 	// this function's loop below, which awaits recorded state, so a check
 	// waiting on the RA delays neither a report nor an allocation.
-	reports := workflow.GetSignalChannel(ctx, SignalScratchcard)
+	reports := workflow.GetSignalChannel(ctx, contract.SignalScratchcard)
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		for {
-			var r CardReport
+			var r contract.CardReport
 			reports.Receive(ctx, &r)
 			a.report(r)
 		}
@@ -179,18 +122,18 @@ func ScratchcardAllocator(ctx workflow.Context, st AllocatorState) error {
 		return err
 	}
 	for {
-		var r CardReport
+		var r contract.CardReport
 		if !reports.ReceiveAsync(&r) {
 			break
 		}
 		a.report(r)
 	}
-	return workflow.NewContinueAsNewError(ctx, ScratchcardAllocatorName, a.st)
+	return workflow.NewContinueAsNewError(ctx, contract.ScratchcardAllocatorName, a.st)
 }
 
 // allocate hands req's holder a card: the one it already leases (a retried
 // update), or the next available one, filling from the RA when none is.
-func (a *allocator) allocate(ctx workflow.Context, req AllocateRequest) (string, error) {
+func (a *allocator) allocate(ctx workflow.Context, req contract.AllocateRequest) (string, error) {
 	a.handled++
 	a.waiting++
 	defer func() { a.waiting-- }()
@@ -222,7 +165,7 @@ func (a *allocator) allocate(ctx workflow.Context, req AllocateRequest) (string,
 	}
 	sn := a.st.Available[0]
 	a.st.Available = a.st.Available[1:]
-	a.st.Leases[sn] = Lease{Holder: req.Holder, At: workflow.Now(ctx)}
+	a.st.Leases[sn] = contract.Lease{Holder: req.Holder, At: workflow.Now(ctx)}
 	a.gauge(ctx)
 	return sn, nil
 }
@@ -264,13 +207,13 @@ func withFill(ctx workflow.Context) workflow.Context {
 
 // report applies a holder's news about its card. A report from anyone but
 // the card's current holder is stale and ignored.
-func (a *allocator) report(r CardReport) {
+func (a *allocator) report(r contract.CardReport) {
 	l, ok := a.st.Leases[r.SN]
 	if !ok || l.Holder != r.Holder {
 		return
 	}
 	delete(a.st.Leases, r.SN)
-	if r.Outcome == CardReleased {
+	if r.Outcome == contract.CardReleased {
 		a.st.Available = append([]string{r.SN}, a.st.Available...)
 	}
 }
@@ -307,7 +250,7 @@ func (a *allocator) checkLeases(ctx workflow.Context) {
 	for _, h := range described {
 		gone[h.ID] = h.Closed && now.Sub(h.ClosedAt) >= closedHolderGrace
 	}
-	for _, sn := range a.leasedCards(func(l Lease) bool { return gone[l.Holder] }) {
+	for _, sn := range a.leasedCards(func(l contract.Lease) bool { return gone[l.Holder] }) {
 		a.settleAtRA(ctx, sn)
 	}
 	a.gauge(ctx)
@@ -318,14 +261,14 @@ func (a *allocator) checkLeases(ctx workflow.Context) {
 // isused alone.
 func (a *allocator) expireByTTL(ctx workflow.Context) {
 	now := workflow.Now(ctx)
-	for _, sn := range a.leasedCards(func(l Lease) bool { return now.Sub(l.At) >= legacyLeaseTTL }) {
+	for _, sn := range a.leasedCards(func(l contract.Lease) bool { return now.Sub(l.At) >= legacyLeaseTTL }) {
 		a.settleAtRA(ctx, sn)
 	}
 	a.gauge(ctx)
 }
 
 // leasedCards lists, in order, the leased cards whose lease matches.
-func (a *allocator) leasedCards(match func(Lease) bool) []string {
+func (a *allocator) leasedCards(match func(contract.Lease) bool) []string {
 	var cards []string
 	for sn, l := range a.st.Leases {
 		if match(l) {
@@ -347,7 +290,7 @@ func (a *allocator) settleAtRA(ctx workflow.Context, sn string) {
 		workflow.GetLogger(ctx).Warn("could not check a scratchcard at the RA; keeping its lease", "sn", sn, "error", err)
 		return
 	}
-	a.report(CardReport{SN: sn, Holder: holder, Outcome: map[bool]string{true: CardUsed, false: CardReleased}[used]})
+	a.report(contract.CardReport{SN: sn, Holder: holder, Outcome: map[bool]string{true: contract.CardUsed, false: contract.CardReleased}[used]})
 }
 
 // withLeaseCheck bounds a lease check's calls: nothing waits on them, and
@@ -367,14 +310,6 @@ func (a *allocator) gauge(ctx workflow.Context) {
 }
 
 // status answers the status query with the pool's state.
-func (a *allocator) status() (AllocatorStatus, error) {
-	return AllocatorStatus{RA: a.st.RA, Available: len(a.st.Available), Leased: len(a.st.Leases), Cursor: a.st.Cursor}, nil
-}
-
-// AllocatorStatus is what an allocator's status query answers.
-type AllocatorStatus struct {
-	RA        string `json:"ra"`
-	Available int    `json:"available"`
-	Leased    int    `json:"leased"`
-	Cursor    int    `json:"cursor"`
+func (a *allocator) status() (contract.AllocatorStatus, error) {
+	return contract.AllocatorStatus{RA: a.st.RA, Available: len(a.st.Available), Leased: len(a.st.Leases), Cursor: a.st.Cursor}, nil
 }

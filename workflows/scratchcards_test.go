@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certflow/certflow/contract"
+
 	"go.temporal.io/api/enums/v1"
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
@@ -165,15 +167,15 @@ func (e *allocatorEnv) handedTwice() map[string][]string {
 }
 
 // allocate asks for a card at d, as holder, optionally giving one back.
-func (e *allocatorEnv) allocate(t *testing.T, d time.Duration, holder string, giving *CardReport) {
+func (e *allocatorEnv) allocate(t *testing.T, d time.Duration, holder string, giving *contract.CardReport) {
 	e.allocateThen(t, d, holder, giving, nil)
 }
 
 // allocateThen asks for a card at d, as holder, and calls onCard with the
 // card it gets.
-func (e *allocatorEnv) allocateThen(t *testing.T, d time.Duration, holder string, giving *CardReport, onCard func(sn string)) {
+func (e *allocatorEnv) allocateThen(t *testing.T, d time.Duration, holder string, giving *contract.CardReport, onCard func(sn string)) {
 	e.RegisterDelayedCallback(func() {
-		e.UpdateWorkflow(UpdateAllocate, fmt.Sprintf("%s@%s", holder, d), &testsuite.TestUpdateCallback{
+		e.UpdateWorkflow(contract.UpdateAllocate, fmt.Sprintf("%s@%s", holder, d), &testsuite.TestUpdateCallback{
 			OnReject: func(err error) { t.Errorf("allocation for %s rejected: %v", holder, err) },
 			OnComplete: func(v any, err error) {
 				if err != nil {
@@ -194,18 +196,18 @@ func (e *allocatorEnv) allocateThen(t *testing.T, d time.Duration, holder string
 					onCard(sn)
 				}
 			},
-		}, AllocateRequest{Holder: holder, Giving: giving})
+		}, contract.AllocateRequest{Holder: holder, Giving: giving})
 	}, d)
 }
 
-func (e *allocatorEnv) report(d time.Duration, r CardReport) {
-	e.RegisterDelayedCallback(func() { e.SignalWorkflow(SignalScratchcard, r) }, d)
+func (e *allocatorEnv) report(d time.Duration, r contract.CardReport) {
+	e.RegisterDelayedCallback(func() { e.SignalWorkflow(contract.SignalScratchcard, r) }, d)
 }
 
 func (e *allocatorEnv) run(t *testing.T, until time.Duration) {
 	t.Helper()
 	e.RegisterDelayedCallback(e.CancelWorkflow, until)
-	e.ExecuteWorkflow(ScratchcardAllocator, AllocatorState{RA: "121"})
+	e.ExecuteWorkflow(ScratchcardAllocator, contract.AllocatorState{RA: "121"})
 }
 
 func TestAllocatorHandsOutDistinctUnusedCards(t *testing.T) {
@@ -230,10 +232,10 @@ func TestAllocatorReleasedCardIsHandedOutAgainUsedCardNever(t *testing.T) {
 	env := newAllocatorEnv(30)
 	env.allocate(t, 1*time.Second, "wf-a", nil) // 1001
 	env.allocate(t, 2*time.Second, "wf-b", nil) // 1002
-	env.report(3*time.Second, CardReport{SN: "1001", Holder: "wf-a", Outcome: CardReleased})
+	env.report(3*time.Second, contract.CardReport{SN: "1001", Holder: "wf-a", Outcome: contract.CardReleased})
 	env.RegisterDelayedCallback(func() { env.cards.use("1002") }, 3*time.Second)
-	env.report(4*time.Second, CardReport{SN: "1002", Holder: "wf-b", Outcome: CardUsed})
-	env.report(4*time.Second, CardReport{SN: "1003", Holder: "wf-stale", Outcome: CardReleased}) // not its lease: ignored
+	env.report(4*time.Second, contract.CardReport{SN: "1002", Holder: "wf-b", Outcome: contract.CardUsed})
+	env.report(4*time.Second, contract.CardReport{SN: "1003", Holder: "wf-stale", Outcome: contract.CardReleased}) // not its lease: ignored
 	env.allocate(t, 5*time.Second, "wf-c", nil)
 	env.allocate(t, 6*time.Second, "wf-d", nil)
 	env.run(t, time.Minute)
@@ -248,7 +250,7 @@ func TestAllocatorRepeatedHolderGetsItsCardAndGivingBackReplacesIt(t *testing.T)
 	env.allocate(t, 1*time.Second, "wf-a", nil)
 	env.allocate(t, 2*time.Second, "wf-a", nil) // a retry: same card
 	env.RegisterDelayedCallback(func() { env.cards.use("1001") }, 3*time.Second)
-	env.allocate(t, 4*time.Second, "wf-a", &CardReport{SN: "1001", Holder: "wf-a", Outcome: CardTaken})
+	env.allocate(t, 4*time.Second, "wf-a", &contract.CardReport{SN: "1001", Holder: "wf-a", Outcome: contract.CardTaken})
 	env.run(t, time.Minute)
 
 	if fmt.Sprint(env.got) != "[1001 1001 1002]" {
@@ -315,11 +317,11 @@ func TestAllocatorKeepsLeaseWhileItsHolderRetriesCreate(t *testing.T) {
 		holder := fmt.Sprintf("wf-%d", i)
 		env.allocateThen(t, time.Duration(i+1)*6*time.Minute, holder, nil, func(sn string) {
 			env.cards.use(sn) // created at once
-			env.SignalWorkflow(SignalScratchcard, CardReport{SN: sn, Holder: holder, Outcome: CardUsed})
+			env.SignalWorkflow(contract.SignalScratchcard, contract.CardReport{SN: sn, Holder: holder, Outcome: contract.CardUsed})
 		})
 	}
 	env.RegisterDelayedCallback(func() { env.cards.use("1001") }, 2*time.Hour) // the create succeeds at last
-	env.report(2*time.Hour, CardReport{SN: "1001", Holder: "wf-stuck", Outcome: CardUsed})
+	env.report(2*time.Hour, contract.CardReport{SN: "1001", Holder: "wf-stuck", Outcome: contract.CardUsed})
 	env.run(t, 2*time.Hour+10*time.Minute)
 
 	if twice := env.handedTwice(); len(twice) > 0 {
@@ -344,7 +346,7 @@ func TestAllocatorAppliesReportsWhileALeaseCheckWaitsOnTheRA(t *testing.T) {
 	env.allocate(t, 1*time.Second, "wf-gone", nil) // 1001
 	env.closeHolder(10*time.Minute, "wf-gone")     // without a word
 	env.allocate(t, 2*time.Second, "wf-b", nil)    // 1002
-	env.report(lapse+time.Minute, CardReport{SN: "1002", Holder: "wf-b", Outcome: CardReleased})
+	env.report(lapse+time.Minute, contract.CardReport{SN: "1002", Holder: "wf-b", Outcome: contract.CardReleased})
 	env.allocate(t, lapse+2*time.Minute, "wf-c", nil)
 	env.run(t, lapse+5*time.Minute)
 
@@ -392,13 +394,13 @@ func TestAllocatorContinuesAsNewWithItsState(t *testing.T) {
 	for i := range allocatorRunLimit {
 		env.allocate(t, time.Duration(i+1)*time.Millisecond, fmt.Sprintf("wf-%d", i), nil)
 	}
-	env.ExecuteWorkflow(ScratchcardAllocator, AllocatorState{RA: "121"})
+	env.ExecuteWorkflow(ScratchcardAllocator, contract.AllocatorState{RA: "121"})
 
 	var can *workflow.ContinueAsNewError
 	if err := env.GetWorkflowError(); !errors.As(err, &can) {
 		t.Fatalf("allocator ended with %v after %d allocations, want continue-as-new", err, allocatorRunLimit)
 	}
-	var next AllocatorState
+	var next contract.AllocatorState
 	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
 		t.Fatal(err)
 	}

@@ -3,53 +3,26 @@ package workflows
 import (
 	"time"
 
+	"github.com/certflow/certflow/contract"
+
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 )
-
-// Status is what the status query answers, the same shape for every
-// workflow type: where the lifecycle is and what the provider last said.
-type Status struct {
-	Provider string `json:"provider"`
-	Stage    string `json:"stage"`
-	// ProviderRef is the provider's identifier of the request (for
-	// Uanataca, the request pk), once known.
-	ProviderRef string `json:"provider_ref,omitempty"`
-	// ProviderStatus is the provider's last status read by the workflow.
-	ProviderStatus string `json:"provider_status,omitempty"`
-	// ActionURL is the link to send the person (Universign's registration
-	// session, MasStack's identification page), once known.
-	ActionURL string `json:"action_url,omitempty"`
-	// Subjects are the people of a multi-person request (Humanos): the
-	// link and code to send each, and what is known of their progress.
-	Subjects  []SubjectStatus `json:"subjects,omitempty"`
-	Deadline  time.Time       `json:"deadline,omitzero"`
-	UpdatedAt time.Time       `json:"updated_at"`
-}
-
-// SubjectStatus is one person of a multi-person request.
-type SubjectStatus struct {
-	Contact        string `json:"contact"`
-	Link           string `json:"link,omitempty"`
-	Code           string `json:"code,omitempty"`
-	IdentityStatus string `json:"identity_status,omitempty"`
-	OTPFailures    int    `json:"otp_failures,omitempty"`
-}
 
 // tracker keeps a workflow's Status, answers the status query with it, and
 // mirrors stage and provider reference into search attributes.
 type tracker struct {
 	ctx workflow.Context
-	s   Status
+	s   contract.Status
 }
 
 // newTracker registers the status query and records the provider.
 func newTracker(ctx workflow.Context, provider string) (*tracker, error) {
-	t := &tracker{ctx: ctx, s: Status{Provider: provider, Stage: StageValidating, UpdatedAt: workflow.Now(ctx)}}
-	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (Status, error) { return t.s, nil }); err != nil {
+	t := &tracker{ctx: ctx, s: contract.Status{Provider: provider, Stage: contract.StageValidating, UpdatedAt: workflow.Now(ctx)}}
+	if err := workflow.SetQueryHandler(ctx, contract.QueryStatus, func() (contract.Status, error) { return t.s, nil }); err != nil {
 		return nil, err
 	}
-	t.upsert(SearchProvider.ValueSet(provider), SearchStage.ValueSet(t.s.Stage))
+	t.upsert(contract.SearchProvider.ValueSet(provider), contract.SearchStage.ValueSet(t.s.Stage))
 	return t, nil
 }
 
@@ -71,7 +44,7 @@ func (t *tracker) stage(stage string) {
 	}
 	t.s.Stage = stage
 	t.touch()
-	t.upsert(SearchStage.ValueSet(stage))
+	t.upsert(contract.SearchStage.ValueSet(stage))
 }
 
 // ref records the provider's reference, making the workflow findable by it
@@ -79,7 +52,7 @@ func (t *tracker) stage(stage string) {
 func (t *tracker) ref(ref string) {
 	t.s.ProviderRef = ref
 	t.touch()
-	t.upsert(SearchProviderRef.ValueSet(ref))
+	t.upsert(contract.SearchProviderRef.ValueSet(ref))
 }
 
 // providerStatus records the provider's last status.

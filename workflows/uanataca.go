@@ -6,16 +6,14 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/certflow/certflow/contract"
+
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/internal/provider/uanataca"
 )
-
-// UanatacaIssuanceName is the workflow type name of a Uanataca certificate
-// issuance.
-const UanatacaIssuanceName = "UanatacaIssuance"
 
 // Defaults and bounds of a Uanataca issuance.
 const (
@@ -31,51 +29,8 @@ const (
 	uanatacaCardAttempts = 5
 )
 
-// UanatacaIssuanceInput starts a Uanataca issuance.
-type UanatacaIssuanceInput struct {
-	// Request is the RA's create-request body, field names as the RA spells
-	// them. Leave scratchcard empty: certflow reserves one.
-	Request uanataca.CreateRequest `json:"request"`
-	// Documents to upload before approval (document_front and
-	// document_rear at least, for approval by certflow).
-	Documents []uanataca.Document `json:"documents,omitempty"`
-	// Timeout is how long to wait for the applicant before cancelling the
-	// request at Uanataca (default "30d").
-	Timeout Duration `json:"timeout,omitempty"`
-	// PollInterval is how often the RA is polled in case a webhook is lost
-	// (default "1h").
-	PollInterval Duration `json:"poll_interval,omitempty"`
-}
-
-// UanatacaIssuanceResult is the outcome of a successful issuance, and the
-// details of a failed one.
-type UanatacaIssuanceResult struct {
-	PK                    int64                  `json:"pk"`
-	Status                string                 `json:"status"`
-	Profile               string                 `json:"profile"`
-	RegistrationAuthority string                 `json:"registration_authority"`
-	Scratchcard           string                 `json:"scratchcard"`
-	CertificateSet        []uanataca.Certificate `json:"certificate_set"`
-	// Approved says whether certflow approved the request itself.
-	Approved bool `json:"approved"`
-}
-
-// UanatacaWebhook is the signal the ingress sends for a Uanataca webhook,
-// normalised from either of the RA's webhook formats.
-type UanatacaWebhook struct {
-	PK                    int64  `json:"pk"`
-	RegistrationAuthority string `json:"registration_authority,omitempty"`
-	Status                string `json:"status,omitempty"`
-	PreviousStatus        string `json:"previous_status,omitempty"`
-	EventType             string `json:"event_type,omitempty"`
-	Date                  string `json:"date,omitempty"`
-}
-
-// key names the status a webhook announces.
-func (h UanatacaWebhook) key() string { return h.Status }
-
 // validate checks the input before any call, naming every wrong field.
-func (in UanatacaIssuanceInput) validate() error {
+func validateUanataca(in contract.UanatacaIssuanceInput) error {
 	var problems []error
 	if err := in.Request.Validate(); err != nil {
 		problems = append(problems, err)
@@ -106,7 +61,7 @@ func (in UanatacaIssuanceInput) validate() error {
 // to generate the certificate. On the deadline, on cancellation, or on a
 // failure after the request exists, it cancels the request at Uanataca, so
 // no request is left behind unattended.
-func UanatacaIssuance(ctx workflow.Context, in UanatacaIssuanceInput) (*UanatacaIssuanceResult, error) {
+func UanatacaIssuance(ctx workflow.Context, in contract.UanatacaIssuanceInput) (*contract.UanatacaIssuanceResult, error) {
 	u, err := setupUanataca(ctx, in)
 	if err != nil {
 		return nil, err
@@ -116,46 +71,46 @@ func UanatacaIssuance(ctx workflow.Context, in UanatacaIssuanceInput) (*Uanataca
 
 // uanatacaIssuance is one issuance's lifecycle.
 type uanatacaIssuance struct {
-	in    UanatacaIssuanceInput
+	in    contract.UanatacaIssuanceInput
 	t     *tracker
-	hints *inbox[UanatacaWebhook]
+	hints *inbox[contract.UanatacaWebhook]
 	// res is the result as far as it is known: the request as created,
 	// then whether certflow approved it.
-	res *UanatacaIssuanceResult
+	res *contract.UanatacaIssuanceResult
 	ua  *activities.Uanataca
 }
 
 // setupUanataca registers the status query and starts recording hints.
-func setupUanataca(ctx workflow.Context, in UanatacaIssuanceInput) (*uanatacaIssuance, error) {
-	t, err := newTracker(ctx, ProviderUanataca)
+func setupUanataca(ctx workflow.Context, in contract.UanatacaIssuanceInput) (*uanatacaIssuance, error) {
+	t, err := newTracker(ctx, contract.ProviderUanataca)
 	if err != nil {
 		return nil, err
 	}
-	return &uanatacaIssuance{in: in, t: t, hints: listen[UanatacaWebhook](ctx, nil)}, nil
+	return &uanatacaIssuance{in: in, t: t, hints: listen[contract.UanatacaWebhook](ctx, nil)}, nil
 }
 
-func (u *uanatacaIssuance) run(ctx workflow.Context) (*UanatacaIssuanceResult, error) {
-	if err := u.in.validate(); err != nil {
-		u.t.stage(StageFailed)
-		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidInput, nil)
+func (u *uanatacaIssuance) run(ctx workflow.Context) (*contract.UanatacaIssuanceResult, error) {
+	if err := validateUanataca(u.in); err != nil {
+		u.t.stage(contract.StageFailed)
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), contract.ErrTypeInvalidInput, nil)
 	}
-	deadline := workflow.Now(ctx).Add(u.in.Timeout.or(uanatacaDefaultTimeout))
+	deadline := workflow.Now(ctx).Add(u.in.Timeout.Or(uanatacaDefaultTimeout))
 	u.t.deadline(deadline)
 
 	created, err := createUanatacaRequest(ctx, u.t, u.in.Request)
 	if err != nil {
-		u.t.stage(StageFailed)
+		u.t.stage(contract.StageFailed)
 		return nil, err
 	}
-	u.res = &UanatacaIssuanceResult{
+	u.res = &contract.UanatacaIssuanceResult{
 		PK: created.PK, Profile: created.Profile, Scratchcard: string(created.Scratchcard),
 		RegistrationAuthority: u.in.Request.RegistrationAuthority,
 	}
 	u.t.ref(strconv.FormatInt(created.PK, 10))
 
-	every := u.in.PollInterval.or(uanatacaDefaultPoll)
+	every := u.in.PollInterval.Or(uanatacaDefaultPoll)
 	req := request{
-		provider: ProviderUanataca, ref: fmt.Sprintf("request %d", created.PK), failType: ErrTypeVideoIDFailed,
+		provider: contract.ProviderUanataca, ref: fmt.Sprintf("request %d", created.PK), failType: contract.ErrTypeVideoIDFailed,
 		deadline: deadline, firstPoll: every, pollEvery: every,
 	}
 	w := newWait(u.t, u, req, u.hints, created)
@@ -192,7 +147,10 @@ func (u *uanatacaIssuance) judge(r uanataca.Request) activities.Verdict {
 	return activities.JudgeUanataca(r)
 }
 
-func (u *uanatacaIssuance) shows(r uanataca.Request, h UanatacaWebhook) bool {
+// eventKey names a webhook by the status it announces.
+func (u *uanatacaIssuance) eventKey(h contract.UanatacaWebhook) string { return h.Status }
+
+func (u *uanatacaIssuance) shows(r uanataca.Request, h contract.UanatacaWebhook) bool {
 	return showsStatus(r.Status, h.Status)
 }
 
@@ -208,20 +166,20 @@ func createUanatacaRequest(ctx workflow.Context, t *tracker, body uanataca.Creat
 	var lastErr error
 	var giving string
 	for attempt := range uanatacaCardAttempts {
-		t.stage(StageReservingScratchard)
+		t.stage(contract.StageReservingScratchcard)
 		alloc := activities.AllocateInput{
 			RA: ra, Holder: info.WorkflowExecution.ID,
 			UpdateID:    fmt.Sprintf("%s/%s/%d", info.WorkflowExecution.ID, info.FirstRunID, attempt),
-			AllocatorID: AllocatorID(info.TaskQueueName, ra), AllocatorType: ScratchcardAllocatorName, UpdateName: UpdateAllocate,
+			AllocatorID: contract.AllocatorID(info.TaskQueueName, ra),
 		}
 		if giving != "" {
-			alloc.GivingSN, alloc.GivingOutcome = giving, CardTaken
+			alloc.GivingSN, alloc.GivingOutcome = giving, contract.CardTaken
 		}
 		var sn string
 		if err := workflow.ExecuteActivity(summarize(withCalls(ctx), "Get a scratchcard of RA "+ra+" from its allocator"), sc.AllocateScratchcard, alloc).Get(ctx, &sn); err != nil {
 			return uanataca.Request{}, err
 		}
-		t.stage(StageCreating)
+		t.stage(contract.StageCreating)
 		body.Scratchcard = sn
 		var req uanataca.Request
 		lastErr = createUninterrupted(ctx, "Create the request at Uanataca with scratchcard "+sn, ua.CreateUanatacaRequest, body, &req)
@@ -231,14 +189,14 @@ func createUanatacaRequest(ctx workflow.Context, t *tracker, body uanataca.Creat
 			giving = sn
 			continue
 		}
-		outcome := CardUsed
+		outcome := contract.CardUsed
 		if lastErr != nil {
-			outcome = CardReleased
+			outcome = contract.CardReleased
 		}
-		reportCard(ctx, ra, CardReport{SN: sn, Holder: info.WorkflowExecution.ID, Outcome: outcome})
+		reportCard(ctx, ra, contract.CardReport{SN: sn, Holder: info.WorkflowExecution.ID, Outcome: outcome})
 		return req, lastErr
 	}
-	reportCard(ctx, ra, CardReport{SN: giving, Holder: info.WorkflowExecution.ID, Outcome: CardTaken})
+	reportCard(ctx, ra, contract.CardReport{SN: giving, Holder: info.WorkflowExecution.ID, Outcome: contract.CardTaken})
 	return uanataca.Request{}, lastErr
 }
 
@@ -246,10 +204,10 @@ func createUanatacaRequest(ctx workflow.Context, t *tracker, body uanataca.Creat
 // the workflow's cancellation; if it is lost anyway, the allocator keeps
 // the lease until this workflow has closed, then asks the RA whether the
 // card was used.
-func reportCard(ctx workflow.Context, ra string, r CardReport) {
+func reportCard(ctx workflow.Context, ra string, r contract.CardReport) {
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	id := AllocatorID(workflow.GetInfo(ctx).TaskQueueName, ra)
-	if err := workflow.SignalExternalWorkflow(dctx, id, "", SignalScratchcard, r).Get(dctx, nil); err != nil {
+	id := contract.AllocatorID(workflow.GetInfo(ctx).TaskQueueName, ra)
+	if err := workflow.SignalExternalWorkflow(dctx, id, "", contract.SignalScratchcard, r).Get(dctx, nil); err != nil {
 		workflow.GetLogger(ctx).Warn("could not tell the scratchcard allocator; it will ask the RA about the card once this workflow has closed", "scratchcard", r.SN, "error", err)
 	}
 }
@@ -259,7 +217,7 @@ func (u *uanatacaIssuance) submitDocuments(ctx workflow.Context) error {
 	if len(u.in.Documents) == 0 {
 		return nil
 	}
-	u.t.stage(StageSubmittingDocuments)
+	u.t.stage(contract.StageSubmittingDocuments)
 	for _, d := range u.in.Documents {
 		if err := workflow.ExecuteActivity(summarize(withCalls(ctx), "Upload "+d.Type), u.ua.UploadUanatacaDocument, activities.RequestPK{PK: u.res.PK}, d).Get(ctx, nil); err != nil {
 			return err

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certflow/certflow/contract"
+
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/activity"
@@ -86,7 +88,7 @@ type fakeRA struct {
 	lostAnswers int
 	allocations []activities.AllocateInput
 	// reports are what the issuance told the allocator.
-	reports []CardReport
+	reports []contract.CardReport
 }
 
 func newFakeRA() *fakeRA {
@@ -197,8 +199,8 @@ func (f *fakeRA) Approve(_ context.Context, pk int64, _ uanataca.Approval) (uana
 	return *f.requests[pk], nil
 }
 
-func validIssuance() UanatacaIssuanceInput {
-	return UanatacaIssuanceInput{Request: uanataca.CreateRequest{
+func validIssuance() contract.UanatacaIssuanceInput {
+	return contract.UanatacaIssuanceInput{Request: uanataca.CreateRequest{
 		Profile: "PFnubeAFCiudadano", ValidityTime: 365, SecureElement: "2", RegistrationAuthority: "121",
 		IDDocumentType: "IDC", IDDocumentCountry: "ES", SerialNumber: "12345678A", GivenName: "Ana",
 		Surname1: "Ruiz", Email: "ana@example.com", MobilePhoneNumber: "+34600112233",
@@ -232,13 +234,13 @@ func (e *testEnv) result(t *testing.T, out any) error {
 }
 
 // status queries the workflow's status.
-func (e *testEnv) status(t *testing.T) Status {
+func (e *testEnv) status(t *testing.T) contract.Status {
 	t.Helper()
-	v, err := e.QueryWorkflow(QueryStatus)
+	v, err := e.QueryWorkflow(contract.QueryStatus)
 	if err != nil {
 		t.Fatalf("status query: %v", err)
 	}
-	var st Status
+	var st contract.Status
 	if err := v.Get(&st); err != nil {
 		t.Fatal(err)
 	}
@@ -255,11 +257,11 @@ func newIssuanceEnv(t *testing.T, approval *uanataca.Approval) *issuanceEnv {
 	env.RegisterWorkflow(UanatacaIssuance)
 	env.RegisterActivity(&activities.Uanataca{Client: env.ra, Approval: approval})
 	env.RegisterActivityWithOptions(env.ra.allocate, activity.RegisterOptions{Name: "AllocateScratchcard"})
-	env.OnSignalExternalWorkflow(mock.Anything, AllocatorID("default-test-taskqueue", "121"), "", SignalScratchcard, mock.Anything).Return(
+	env.OnSignalExternalWorkflow(mock.Anything, contract.AllocatorID("default-test-taskqueue", "121"), "", contract.SignalScratchcard, mock.Anything).Return(
 		func(_, _, _, _ string, arg any) error {
 			env.ra.mu.Lock()
 			defer env.ra.mu.Unlock()
-			env.ra.reports = append(env.ra.reports, arg.(CardReport))
+			env.ra.reports = append(env.ra.reports, arg.(contract.CardReport))
 			return nil
 		})
 	return env
@@ -271,14 +273,14 @@ func (e *issuanceEnv) at(d time.Duration, status string, hint bool) {
 	e.RegisterDelayedCallback(func() {
 		e.ra.set(46761, status)
 		if hint {
-			e.SignalWorkflow(SignalWebhook, UanatacaWebhook{PK: 46761, Status: status})
+			e.SignalWorkflow(contract.SignalWebhook, contract.UanatacaWebhook{PK: 46761, Status: status})
 		}
 	}, d)
 }
 
-func (e *issuanceEnv) issuance(t *testing.T) (*UanatacaIssuanceResult, error) {
+func (e *issuanceEnv) issuance(t *testing.T) (*contract.UanatacaIssuanceResult, error) {
 	t.Helper()
-	var res *UanatacaIssuanceResult
+	var res *contract.UanatacaIssuanceResult
 	err := e.result(t, &res)
 	return res, err
 }
@@ -296,7 +298,7 @@ func TestUanatacaIssuedThroughWebhooks(t *testing.T) {
 	env.at(time.Minute, uanataca.StatusEnrollReady, true)
 	env.RegisterDelayedCallback(func() {
 		st := env.status(t)
-		if st.Stage != StageAwaiting || st.ProviderRef != "46761" || st.ProviderStatus != uanataca.StatusEnrollReady || st.Deadline.IsZero() {
+		if st.Stage != contract.StageAwaiting || st.ProviderRef != "46761" || st.ProviderStatus != uanataca.StatusEnrollReady || st.Deadline.IsZero() {
 			t.Errorf("status mid-wait = %+v", st)
 		}
 	}, 90*time.Second)
@@ -320,7 +322,7 @@ func TestUanatacaDuplicateWebhooksAreReadOnce(t *testing.T) {
 	env.at(time.Minute, uanataca.StatusEnrollReady, true)
 	for i := range 4 {
 		env.RegisterDelayedCallback(func() {
-			env.SignalWorkflow(SignalWebhook, UanatacaWebhook{PK: 46761, Status: uanataca.StatusEnrollReady})
+			env.SignalWorkflow(contract.SignalWebhook, contract.UanatacaWebhook{PK: 46761, Status: uanataca.StatusEnrollReady})
 		}, time.Minute+time.Duration(i+1)*time.Second)
 	}
 	env.at(2*time.Minute, uanataca.StatusIssued, true)
@@ -339,7 +341,7 @@ func TestUanatacaDuplicateWebhooksAreReadOnce(t *testing.T) {
 func TestUanatacaLostWebhookFoundByPolling(t *testing.T) {
 	env := newIssuanceEnv(t, nil)
 	in := validIssuance()
-	in.PollInterval = Duration(time.Hour)
+	in.PollInterval = contract.Duration(time.Hour)
 	env.at(150*time.Minute, uanataca.StatusIssued, false)
 	env.ExecuteWorkflow(UanatacaIssuance, in)
 
@@ -359,12 +361,12 @@ func TestUanatacaLostWebhookFoundByPolling(t *testing.T) {
 func TestUanatacaDeadlineCancelsAtProvider(t *testing.T) {
 	env := newIssuanceEnv(t, nil)
 	in := validIssuance()
-	in.Timeout = Duration(3 * time.Hour)
+	in.Timeout = contract.Duration(3 * time.Hour)
 	env.ExecuteWorkflow(UanatacaIssuance, in)
 
 	_, err := env.issuance(t)
-	if errorType(err) != ErrTypeDeadlineExceeded {
-		t.Fatalf("error = %v, want %s", err, ErrTypeDeadlineExceeded)
+	if errorType(err) != contract.ErrTypeDeadlineExceeded {
+		t.Fatalf("error = %v, want %s", err, contract.ErrTypeDeadlineExceeded)
 	}
 	if env.ra.count("cancel") != 1 || env.ra.status(46761) != uanataca.StatusCancelled {
 		t.Fatalf("request not cancelled at the RA: cancels=%d status=%s", env.ra.count("cancel"), env.ra.status(46761))
@@ -389,8 +391,8 @@ func TestUanatacaWorkflowCancelledCancelsAtProvider(t *testing.T) {
 func TestUanatacaCancelAfterIssuanceReportsIssued(t *testing.T) {
 	env := newIssuanceEnv(t, nil)
 	in := validIssuance()
-	in.Timeout = Duration(3 * time.Hour)
-	in.PollInterval = Duration(24 * time.Hour) // the poll never sees ISSUED before the deadline
+	in.Timeout = contract.Duration(3 * time.Hour)
+	in.PollInterval = contract.Duration(24 * time.Hour) // the poll never sees ISSUED before the deadline
 	env.at(2*time.Hour, uanataca.StatusIssued, false)
 	env.ExecuteWorkflow(UanatacaIssuance, in)
 
@@ -409,8 +411,8 @@ func TestUanatacaInvalidInputFailsWithoutCalls(t *testing.T) {
 	env.ExecuteWorkflow(UanatacaIssuance, in)
 
 	_, err := env.issuance(t)
-	if errorType(err) != ErrTypeInvalidInput {
-		t.Fatalf("error = %v, want %s", err, ErrTypeInvalidInput)
+	if errorType(err) != contract.ErrTypeInvalidInput {
+		t.Fatalf("error = %v, want %s", err, contract.ErrTypeInvalidInput)
 	}
 	for _, want := range []string{"email", "validity_time", "documents[0].type"} {
 		if !strings.Contains(err.Error(), want) {
@@ -483,10 +485,10 @@ func TestUanatacaTakenScratchcardIsReplaced(t *testing.T) {
 	if env.ra.count("allocate") != 2 || res.Scratchcard != "1256950" {
 		t.Fatalf("allocations=%d scratchcard=%s; want a second card after Invalid ScratchCard", env.ra.count("allocate"), res.Scratchcard)
 	}
-	if g := env.ra.allocations[1]; g.GivingSN != "1256949" || g.GivingOutcome != CardTaken {
+	if g := env.ra.allocations[1]; g.GivingSN != "1256949" || g.GivingOutcome != contract.CardTaken {
 		t.Fatalf("second allocation %+v; want it to give back the taken card", g)
 	}
-	if len(env.ra.reports) != 1 || env.ra.reports[0] != (CardReport{SN: "1256950", Holder: "default-test-workflow-id", Outcome: CardUsed}) {
+	if len(env.ra.reports) != 1 || env.ra.reports[0] != (contract.CardReport{SN: "1256950", Holder: "default-test-workflow-id", Outcome: contract.CardUsed}) {
 		t.Fatalf("reports to the allocator %+v; want the second card reported used", env.ra.reports)
 	}
 }
@@ -551,7 +553,7 @@ func TestUanatacaCardUsedByAnotherApplicantIsNotAdopted(t *testing.T) {
 	env.ra.script("create", &provider.Error{Provider: "uanataca", StatusCode: http.StatusInternalServerError, Message: "Invalid ScratchCard"})
 	env.RegisterDelayedCallback(func() {
 		env.ra.set(46761, uanataca.StatusIssued)
-		env.SignalWorkflow(SignalWebhook, UanatacaWebhook{PK: 46761, Status: uanataca.StatusIssued})
+		env.SignalWorkflow(contract.SignalWebhook, contract.UanatacaWebhook{PK: 46761, Status: uanataca.StatusIssued})
 	}, time.Hour)
 	env.ExecuteWorkflow(UanatacaIssuance, validIssuance())
 

@@ -5,16 +5,14 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/certflow/certflow/contract"
+
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/internal/provider/universign"
 )
-
-// UniversignRegistrationName is the workflow type name of a Universign
-// standalone registration.
-const UniversignRegistrationName = "UniversignRegistration"
 
 // A registration session lasts 7 days at Universign. The default deadline
 // leaves a day's margin, so Universign's own expiry is what normally ends
@@ -26,26 +24,7 @@ const (
 	universignMaxTimeout     = 31 * 24 * time.Hour
 )
 
-// UniversignRegistrationInput starts a registration.
-type UniversignRegistrationInput struct {
-	// Registration is the create call's body, field names as Universign
-	// spells them (session_type is always standalone).
-	Registration universign.CreateRegistration `json:"registration"`
-	// Timeout before certflow cancels the registration (default "8d").
-	Timeout Duration `json:"timeout,omitempty"`
-	// PollInterval is the longest time between two reads of the
-	// registration (default "1h"); polls start a minute apart and back off.
-	PollInterval Duration `json:"poll_interval,omitempty"`
-}
-
-// UniversignRegistrationResult is the registration as it ended.
-type UniversignRegistrationResult struct {
-	ID    string `json:"id"`
-	State string `json:"state"`
-	URL   string `json:"url"`
-}
-
-func (in UniversignRegistrationInput) validate() error {
+func validateUniversign(in contract.UniversignRegistrationInput) error {
 	return validateInput(in.Registration.Validate(), in.Timeout, in.PollInterval, universignMaxTimeout)
 }
 
@@ -53,7 +32,7 @@ func (in UniversignRegistrationInput) validate() error {
 // URL through the status query (action_url) at once, and follows it to
 // completed, canceled, failed or expired. On its own deadline or on
 // cancellation it cancels the registration at Universign.
-func UniversignRegistration(ctx workflow.Context, in UniversignRegistrationInput) (*UniversignRegistrationResult, error) {
+func UniversignRegistration(ctx workflow.Context, in contract.UniversignRegistrationInput) (*contract.UniversignRegistrationResult, error) {
 	u, err := setupUniversign(ctx, in)
 	if err != nil {
 		return nil, err
@@ -63,48 +42,48 @@ func UniversignRegistration(ctx workflow.Context, in UniversignRegistrationInput
 
 // universignRegistration is one registration's lifecycle.
 type universignRegistration struct {
-	in    UniversignRegistrationInput
+	in    contract.UniversignRegistrationInput
 	t     *tracker
-	hints *inbox[StatusHint]
+	hints *inbox[contract.StatusHint]
 	// reg is the registration as created.
 	reg universign.Registration
 	us  *activities.Universign
 }
 
 // setupUniversign registers the status query and starts recording hints.
-func setupUniversign(ctx workflow.Context, in UniversignRegistrationInput) (*universignRegistration, error) {
-	t, err := newTracker(ctx, ProviderUniversign)
+func setupUniversign(ctx workflow.Context, in contract.UniversignRegistrationInput) (*universignRegistration, error) {
+	t, err := newTracker(ctx, contract.ProviderUniversign)
 	if err != nil {
 		return nil, err
 	}
-	return &universignRegistration{in: in, t: t, hints: listen[StatusHint](ctx, nil)}, nil
+	return &universignRegistration{in: in, t: t, hints: listen[contract.StatusHint](ctx, nil)}, nil
 }
 
-func (u *universignRegistration) run(ctx workflow.Context) (*UniversignRegistrationResult, error) {
-	if err := u.in.validate(); err != nil {
-		u.t.stage(StageFailed)
-		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidInput, nil)
+func (u *universignRegistration) run(ctx workflow.Context) (*contract.UniversignRegistrationResult, error) {
+	if err := validateUniversign(u.in); err != nil {
+		u.t.stage(contract.StageFailed)
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), contract.ErrTypeInvalidInput, nil)
 	}
-	deadline := workflow.Now(ctx).Add(u.in.Timeout.or(universignDefaultTimeout))
+	deadline := workflow.Now(ctx).Add(u.in.Timeout.Or(universignDefaultTimeout))
 	u.t.deadline(deadline)
 
-	u.t.stage(StageCreating)
+	u.t.stage(contract.StageCreating)
 	if err := createUninterrupted(ctx, "Create the registration at Universign", u.us.CreateUniversignRegistration, u.in.Registration, &u.reg); err != nil {
-		u.t.stage(StageFailed)
+		u.t.stage(contract.StageFailed)
 		return nil, err
 	}
 	u.t.ref(u.reg.ID)
 	u.t.actionURL(u.reg.URL)
 
 	req := request{
-		provider: ProviderUniversign, ref: "registration " + u.reg.ID, failType: ErrTypeRegistrationFailed,
-		deadline: deadline, firstPoll: firstPoll, pollEvery: u.in.PollInterval.or(universignDefaultPoll),
+		provider: contract.ProviderUniversign, ref: "registration " + u.reg.ID, failType: contract.ErrTypeRegistrationFailed,
+		deadline: deadline, firstPoll: firstPoll, pollEvery: u.in.PollInterval.Or(universignDefaultPoll),
 	}
 	_, verdict, end, err := newWait(u.t, u, req, u.hints, u.reg).follow(ctx)
 	if err != nil {
 		return nil, err
 	}
-	res := &UniversignRegistrationResult{ID: u.reg.ID, State: verdict.Status, URL: u.reg.URL}
+	res := &contract.UniversignRegistrationResult{ID: u.reg.ID, State: verdict.Status, URL: u.reg.URL}
 	if err := conclude(u.t, req, verdict, end, res); err != nil {
 		return nil, err
 	}
@@ -127,13 +106,16 @@ func (u *universignRegistration) judge(s universign.Registration) activities.Ver
 	return activities.JudgeUniversign(s)
 }
 
-func (u *universignRegistration) shows(s universign.Registration, h StatusHint) bool {
+// eventKey names a hint by the status it announces.
+func (u *universignRegistration) eventKey(h contract.StatusHint) string { return h.Status }
+
+func (u *universignRegistration) shows(s universign.Registration, h contract.StatusHint) bool {
 	return showsStatus(s.State, h.Status)
 }
 
 // validateInput joins a provider request's validation with the bounds of
 // the lifecycle's timeout and poll interval.
-func validateInput(requestErr error, timeout, poll Duration, maxTimeout time.Duration) error {
+func validateInput(requestErr error, timeout, poll contract.Duration, maxTimeout time.Duration) error {
 	var problems []error
 	if requestErr != nil {
 		problems = append(problems, requestErr)

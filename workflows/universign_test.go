@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certflow/certflow/contract"
+
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/certflow/certflow/activities"
@@ -39,15 +41,15 @@ func newUniversignEnv() (*testEnv, *fakeUniversign) {
 	return env, fake
 }
 
-func validRegistration() UniversignRegistrationInput {
-	return UniversignRegistrationInput{Registration: universign.CreateRegistration{
+func validRegistration() contract.UniversignRegistrationInput {
+	return contract.UniversignRegistrationInput{Registration: universign.CreateRegistration{
 		Applicant: "ana@example.com", Level: "qcp", Language: "es", PhoneNumber: "+34600112233", PhoneNumberType: "suggestion",
 	}}
 }
 
-func registrationResult(t *testing.T, env *testEnv) (*UniversignRegistrationResult, error) {
+func registrationResult(t *testing.T, env *testEnv) (*contract.UniversignRegistrationResult, error) {
 	t.Helper()
-	var res *UniversignRegistrationResult
+	var res *contract.UniversignRegistrationResult
 	err := env.result(t, &res)
 	return res, err
 }
@@ -56,7 +58,7 @@ func TestUniversignRegistrationCompletes(t *testing.T) {
 	env, fake := newUniversignEnv()
 	env.RegisterDelayedCallback(func() {
 		st := env.status(t)
-		if st.ActionURL != "https://universign.test/registration/reg_5X" || st.ProviderRef != "reg_5X" || st.Stage != StageAwaiting {
+		if st.ActionURL != "https://universign.test/registration/reg_5X" || st.ProviderRef != "reg_5X" || st.Stage != contract.StageAwaiting {
 			t.Errorf("status right after creation = %+v; want the registration URL at once", st)
 		}
 	}, time.Second)
@@ -83,8 +85,8 @@ func TestUniversignRegistrationExpiresAfterSevenDays(t *testing.T) {
 	env.ExecuteWorkflow(UniversignRegistration, validRegistration())
 
 	_, err := registrationResult(t, env)
-	if errorType(err) != ErrTypeExpiredAtProvider {
-		t.Fatalf("error = %v, want %s", err, ErrTypeExpiredAtProvider)
+	if errorType(err) != contract.ErrTypeExpiredAtProvider {
+		t.Fatalf("error = %v, want %s", err, contract.ErrTypeExpiredAtProvider)
 	}
 	if fake.count("cancel") != 0 {
 		t.Fatal("an expired registration must not be cancelled")
@@ -113,26 +115,26 @@ func TestUniversignWorkflowCancelledCancelsRegistration(t *testing.T) {
 func TestUniversignDeadlineCancelsRegistration(t *testing.T) {
 	env, fake := newUniversignEnv()
 	in := validRegistration()
-	in.Timeout = Duration(48 * time.Hour)
+	in.Timeout = contract.Duration(48 * time.Hour)
 	env.ExecuteWorkflow(UniversignRegistration, in)
 
 	_, err := registrationResult(t, env)
-	if errorType(err) != ErrTypeDeadlineExceeded || fake.current() != universign.StateCanceled {
-		t.Fatalf("error = %v, state %s; want %s and a canceled registration", err, fake.current(), ErrTypeDeadlineExceeded)
+	if errorType(err) != contract.ErrTypeDeadlineExceeded || fake.current() != universign.StateCanceled {
+		t.Fatalf("error = %v, state %s; want %s and a canceled registration", err, fake.current(), contract.ErrTypeDeadlineExceeded)
 	}
 }
 
 func TestUniversignInvalidInputFailsWithoutCalls(t *testing.T) {
 	env, fake := newUniversignEnv()
-	in := UniversignRegistrationInput{
+	in := contract.UniversignRegistrationInput{
 		Registration: universign.CreateRegistration{Applicant: "ana", Level: "qualified", PhoneNumber: "600112233", Language: "xx"},
-		Timeout:      Duration(time.Second),
+		Timeout:      contract.Duration(time.Second),
 	}
 	env.ExecuteWorkflow(UniversignRegistration, in)
 
 	_, err := registrationResult(t, env)
-	if errorType(err) != ErrTypeInvalidInput {
-		t.Fatalf("error = %v, want %s", err, ErrTypeInvalidInput)
+	if errorType(err) != contract.ErrTypeInvalidInput {
+		t.Fatalf("error = %v, want %s", err, contract.ErrTypeInvalidInput)
 	}
 	for _, want := range []string{"applicant", "level", "phone_number", "language", "timeout"} {
 		if !strings.Contains(err.Error(), want) {

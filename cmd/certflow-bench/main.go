@@ -23,10 +23,10 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/certflow/certflow/contract"
 	"github.com/certflow/certflow/internal/devstack"
 	"github.com/certflow/certflow/internal/provider/uanataca"
 	uasandbox "github.com/certflow/certflow/internal/sandbox/uanataca"
-	"github.com/certflow/certflow/workflows"
 )
 
 func main() {
@@ -94,14 +94,14 @@ func issuanceIDs(n int) []string {
 
 // input is issuance i's input on RA 121; its long poll interval leaves
 // the progress to the emulator's webhooks (or, in webhooks mode, to none).
-func input(i int) workflows.UanatacaIssuanceInput {
-	return workflows.UanatacaIssuanceInput{
+func input(i int) contract.UanatacaIssuanceInput {
+	return contract.UanatacaIssuanceInput{
 		Request: uanataca.CreateRequest{
 			Profile: "PFnubeAFCiudadano", ValidityTime: 365, SecureElement: "2", RegistrationAuthority: "121",
 			IDDocumentType: "IDC", IDDocumentCountry: "ES", SerialNumber: fmt.Sprintf("%08dZ", i), GivenName: "Bench",
 			Surname1: "Applicant", Email: fmt.Sprintf("bench%d@example.com", i), MobilePhoneNumber: "+34600112233",
 		},
-		PollInterval: workflows.Duration(time.Hour),
+		PollInterval: contract.Duration(time.Hour),
 	}
 }
 

@@ -10,8 +10,8 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
+	"github.com/certflow/certflow/contract"
 	uasandbox "github.com/certflow/certflow/internal/sandbox/uanataca"
-	"github.com/certflow/certflow/workflows"
 )
 
 // runScratchcards measures scratchcard allocation under load: it starts N
@@ -38,7 +38,7 @@ func runScratchcards(args []string) error {
 	ids := issuanceIDs(*n)
 	t := measure(*n, *n, func(i int) error {
 		run, err := s.Client.ExecuteWorkflow(runCtx, client.StartWorkflowOptions{ID: ids[i], TaskQueue: s.Config.TaskQueue},
-			workflows.UanatacaIssuanceName, input(i))
+			contract.UanatacaIssuanceName, input(i))
 		if err == nil {
 			err = run.Get(runCtx, nil)
 		}

@@ -16,9 +16,9 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
+	"github.com/certflow/certflow/contract"
 	"github.com/certflow/certflow/internal/devstack"
 	uasandbox "github.com/certflow/certflow/internal/sandbox/uanataca"
-	"github.com/certflow/certflow/workflows"
 )
 
 // pollActivity is the activity a waiting Uanataca issuance keeps pending
@@ -80,7 +80,7 @@ func runWebhooks(args []string) error {
 	direct := measure(*n, *c, func(i int) error {
 		// Another status than the webhook's, so the issuance takes it as a
 		// new hint and does the same work as for the webhook.
-		return s.Client.SignalWorkflow(ctx, ids[i], "", workflows.SignalWebhook, workflows.UanatacaWebhook{PK: pks[i], Status: "VIDEOREVIEW"})
+		return s.Client.SignalWorkflow(ctx, ids[i], "", contract.SignalWebhook, contract.UanatacaWebhook{PK: pks[i], Status: "VIDEOREVIEW"})
 	})
 
 	fmt.Printf("webhooks: %d to waiting issuances, %d accepted, %d refused\n", *n, len(ingress.latencies), ingress.failed())
@@ -96,13 +96,13 @@ func startWaiting(ctx context.Context, s *devstack.Stack, ids []string, c int) (
 	pks := make([]int64, len(ids))
 	started := measure(len(ids), c, func(i int) error {
 		_, err := s.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: ids[i], TaskQueue: s.Config.TaskQueue},
-			workflows.UanatacaIssuanceName, input(i))
+			contract.UanatacaIssuanceName, input(i))
 		if err != nil {
 			return err
 		}
 		return poll(ctx, func() (bool, error) {
-			v, err := s.Client.QueryWorkflow(ctx, ids[i], "", workflows.QueryStatus)
-			var st workflows.Status
+			v, err := s.Client.QueryWorkflow(ctx, ids[i], "", contract.QueryStatus)
+			var st contract.Status
 			if err == nil {
 				err = v.Get(&st)
 			}
@@ -116,7 +116,7 @@ func startWaiting(ctx context.Context, s *devstack.Stack, ids []string, c int) (
 	if err := started.err("issuances"); err != nil {
 		return nil, err
 	}
-	query := workflows.SearchProviderRef.GetName() + " IS NOT NULL AND ExecutionStatus = 'Running'"
+	query := contract.SearchProviderRef.GetName() + " IS NOT NULL AND ExecutionStatus = 'Running'"
 	err := poll(ctx, func() (bool, error) {
 		r, err := s.Client.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Query: query})
 		return err == nil && r.GetCount() >= int64(len(ids)), err

@@ -22,13 +22,13 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/certflow/certflow/contract"
 	"github.com/certflow/certflow/internal/devstack"
 	"github.com/certflow/certflow/internal/logging"
 	husandbox "github.com/certflow/certflow/internal/sandbox/humanos"
 	mssandbox "github.com/certflow/certflow/internal/sandbox/masstack"
 	uasandbox "github.com/certflow/certflow/internal/sandbox/uanataca"
 	ussandbox "github.com/certflow/certflow/internal/sandbox/universign"
-	"github.com/certflow/certflow/workflows"
 )
 
 func main() {
@@ -144,7 +144,7 @@ func devCodecKeys(path string) (string, error) {
 type demo struct {
 	workflowType, input, want string
 	in                        any
-	poll                      *workflows.Duration
+	poll                      *contract.Duration
 	status                    func() string
 	result                    any
 }
@@ -155,20 +155,20 @@ type demo struct {
 // within the demo; Uanataca and Humanos finish through their webhooks.
 func runDemo(ctx context.Context, stack *devstack.Stack, uiURL string) error {
 	var (
-		ua    workflows.UanatacaIssuanceInput
-		us    workflows.UniversignRegistrationInput
-		ms    workflows.MasStackIdentificationInput
-		hu    workflows.HumanosRequestInput
-		uaRes workflows.UanatacaIssuanceResult
-		usRes workflows.UniversignRegistrationResult
-		msRes workflows.MasStackIdentificationResult
-		huRes workflows.HumanosRequestResult
+		ua    contract.UanatacaIssuanceInput
+		us    contract.UniversignRegistrationInput
+		ms    contract.MasStackIdentificationInput
+		hu    contract.HumanosRequestInput
+		uaRes contract.UanatacaIssuanceResult
+		usRes contract.UniversignRegistrationResult
+		msRes contract.MasStackIdentificationResult
+		huRes contract.HumanosRequestResult
 	)
 	demos := []demo{
-		{workflows.UanatacaIssuanceName, "examples/uanataca-issuance.json", "ISSUED", &ua, nil, func() string { return uaRes.Status }, &uaRes},
-		{workflows.UniversignRegistrationName, "examples/universign-registration.json", "completed", &us, &us.PollInterval, func() string { return usRes.State }, &usRes},
-		{workflows.MasStackIdentificationName, "examples/masstack-identification.json", "COMPLETED", &ms, &ms.PollInterval, func() string { return msRes.Status }, &msRes},
-		{workflows.HumanosRequestName, "examples/humanos-request.json", "ACCEPTED", &hu, nil, func() string { return huRes.Outcome }, &huRes},
+		{contract.UanatacaIssuanceName, "examples/uanataca-issuance.json", "ISSUED", &ua, nil, func() string { return uaRes.Status }, &uaRes},
+		{contract.UniversignRegistrationName, "examples/universign-registration.json", "completed", &us, &us.PollInterval, func() string { return usRes.State }, &usRes},
+		{contract.MasStackIdentificationName, "examples/masstack-identification.json", "COMPLETED", &ms, &ms.PollInterval, func() string { return msRes.Status }, &msRes},
+		{contract.HumanosRequestName, "examples/humanos-request.json", "ACCEPTED", &hu, nil, func() string { return huRes.Outcome }, &huRes},
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
@@ -183,7 +183,7 @@ func runDemo(ctx context.Context, stack *devstack.Stack, uiURL string) error {
 			return fmt.Errorf("%s: %w", d.input, err)
 		}
 		if d.poll != nil {
-			*d.poll = workflows.Duration(time.Second)
+			*d.poll = contract.Duration(time.Second)
 		}
 		id := fmt.Sprintf("demo-%s-%d", d.workflowType, time.Now().UnixNano())
 		run, err := stack.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{

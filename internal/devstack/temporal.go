@@ -20,8 +20,8 @@ import (
 	"github.com/rs/zerolog"
 	"go.temporal.io/sdk/client"
 
+	"github.com/certflow/certflow/contract"
 	"github.com/certflow/certflow/internal/logging"
-	"github.com/certflow/certflow/workflows"
 )
 
 // TemporalOptions configures a dev server.
@@ -110,7 +110,7 @@ func StartTemporal(ctx context.Context, opts TemporalOptions) (*Temporal, error)
 	// restart they exist already, and registering them again may map them
 	// to other columns, hiding the values already stored.
 	if _, err := os.Stat(opts.DBFile); opts.DBFile == "" || err != nil {
-		for _, sa := range workflows.SearchAttributes {
+		for _, sa := range contract.SearchAttributes {
 			args = append(args, "--search-attribute", sa)
 		}
 	}

@@ -14,8 +14,8 @@ import (
 	"github.com/rs/zerolog"
 	"go.temporal.io/api/serviceerror"
 
+	"github.com/certflow/certflow/contract"
 	"github.com/certflow/certflow/internal/provider/humanos"
-	"github.com/certflow/certflow/workflows"
 )
 
 // The fuzz targets below check the webhook ingress's robustness
@@ -197,7 +197,7 @@ func FuzzParseHumanos(f *testing.F) {
 			if how := quotesBody(err.Error(), body, vocabulary); how != "" {
 				t.Fatalf("error %q quotes %s", err, how)
 			}
-			if hint != (workflows.HumanosWebhook{}) {
+			if hint != (contract.HumanosWebhook{}) {
 				t.Fatalf("rejected, but returned the hint %+v", hint)
 			}
 			return
@@ -234,7 +234,7 @@ func FuzzParseHumanos(f *testing.F) {
 	})
 }
 
-func sameHumanosHint(a, b workflows.HumanosWebhook) bool {
+func sameHumanosHint(a, b contract.HumanosWebhook) bool {
 	if (a.Success == nil) != (b.Success == nil) || a.Success != nil && *a.Success != *b.Success {
 		return false
 	}

@@ -6,9 +6,9 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/certflow/certflow/contract"
 	"github.com/certflow/certflow/internal/provider/humanos"
 	"github.com/certflow/certflow/internal/provider/uanataca"
-	"github.com/certflow/certflow/workflows"
 )
 
 // HumanosSettings verify and decrypt Humanos webhooks.
@@ -46,18 +46,18 @@ type humanosEvent struct {
 
 // ParseHumanos reads a decrypted Humanos webhook. Its errors never quote
 // the body.
-func ParseHumanos(body []byte) (humanosEvent, workflows.HumanosWebhook, error) {
+func ParseHumanos(body []byte) (humanosEvent, contract.HumanosWebhook, error) {
 	var ev humanosEvent
 	if err := json.Unmarshal(body, &ev); err != nil {
-		return ev, workflows.HumanosWebhook{}, errors.New("body is not a JSON Humanos webhook")
+		return ev, contract.HumanosWebhook{}, errors.New("body is not a JSON Humanos webhook")
 	}
 	if ev.EventType == "" {
-		return ev, workflows.HumanosWebhook{}, errors.New(`missing "eventType" (credential, identity or otp.failed)`)
+		return ev, contract.HumanosWebhook{}, errors.New(`missing "eventType" (credential, identity or otp.failed)`)
 	}
 	if ev.InternalID == "" && ev.RequestID == "" {
-		return ev, workflows.HumanosWebhook{}, errors.New(`neither "internalId" nor "requestId" names the request`)
+		return ev, contract.HumanosWebhook{}, errors.New(`neither "internalId" nor "requestId" names the request`)
 	}
-	hint := workflows.HumanosWebhook{
+	hint := contract.HumanosWebhook{
 		EventType: ev.EventType, RequestID: ev.RequestID, Contact: ev.User.Contact, CredentialID: ev.CredentialID,
 		Action: firstOf(ev.Decision.Action, ev.Action), Success: ev.Decision.Success,
 		Date: firstOf(string(ev.Decision.Date), ev.DecisionDate, ev.Date),
@@ -77,7 +77,7 @@ func firstOf(values ...string) string {
 // humanos handles POST /webhooks/humanos: the signature and timestamp are
 // checked over the raw body before anything else is done with it.
 func (in *Ingress) humanos(w http.ResponseWriter, r *http.Request) {
-	const provider = workflows.ProviderHumanos
+	const provider = contract.ProviderHumanos
 	if in.Humanos.Secret == "" {
 		in.respond(w, provider, "", fail(http.StatusServiceUnavailable, "Humanos webhooks are not configured here: set HUMANOS_WEBHOOK_SECRET"))
 		return

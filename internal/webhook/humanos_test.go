@@ -10,8 +10,8 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/certflow/certflow/contract"
 	"github.com/certflow/certflow/internal/provider/humanos"
-	"github.com/certflow/certflow/workflows"
 )
 
 const humanosSecret = "whsec-test"
@@ -38,23 +38,23 @@ func TestHumanosIngress(t *testing.T) {
 	env, _ := humanos.Seal(key, []byte(credential))
 	encrypted, _ := json.Marshal(env)
 
-	accept := workflows.HumanosWebhook{EventType: "credential", RequestID: "507f1f77bcf86cd799439011", Contact: "ana@example.com", CredentialID: "c1", Action: "accept", Date: "2026-11-22T10:00:00Z"}
+	accept := contract.HumanosWebhook{EventType: "credential", RequestID: "507f1f77bcf86cd799439011", Contact: "ana@example.com", CredentialID: "c1", Action: "accept", Date: "2026-11-22T10:00:00Z"}
 	tests := []struct {
 		name       string
 		req        *http.Request
 		key        []byte
 		running    map[string]string
 		wantStatus int
-		wantHint   *workflows.HumanosWebhook
+		wantHint   *contract.HumanosWebhook
 		wantID     string
 		wantError  string
 	}{
 		{name: "signed, by internalId", req: signed(credential, humanosNow, humanosSecret), running: map[string]string{"x": "wf-h"},
 			wantStatus: 200, wantHint: &accept, wantID: "wf-h"},
 		{name: "older decision shape", req: signed(older, humanosNow, humanosSecret), running: map[string]string{"x": "wf-h"}, wantStatus: 200,
-			wantHint: &workflows.HumanosWebhook{EventType: "credential", RequestID: "507f1f77bcf86cd799439011", Contact: "ana@example.com", CredentialID: "c1", Action: "reject", Date: "d0"}, wantID: "wf-h"},
+			wantHint: &contract.HumanosWebhook{EventType: "credential", RequestID: "507f1f77bcf86cd799439011", Contact: "ana@example.com", CredentialID: "c1", Action: "reject", Date: "d0"}, wantID: "wf-h"},
 		{name: "fallback by requestId", req: signed(byRequestID, humanosNow, humanosSecret), running: map[string]string{"507f1f77bcf86cd799439011": "wf-r"}, wantStatus: 200,
-			wantHint: &workflows.HumanosWebhook{EventType: "otp.failed", RequestID: "507f1f77bcf86cd799439011", Contact: "ana@example.com"}, wantID: "wf-r"},
+			wantHint: &contract.HumanosWebhook{EventType: "otp.failed", RequestID: "507f1f77bcf86cd799439011", Contact: "ana@example.com"}, wantID: "wf-r"},
 		{name: "encrypted", req: signed(string(encrypted), humanosNow, humanosSecret), key: key, running: map[string]string{"x": "wf-h"},
 			wantStatus: 200, wantHint: &accept, wantID: "wf-h"},
 		{name: "bad signature", req: signed(credential, humanosNow, "forged"), wantStatus: 401, wantError: "signature"},

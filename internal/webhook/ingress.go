@@ -21,7 +21,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
-	"github.com/certflow/certflow/workflows"
+	"github.com/certflow/certflow/contract"
 )
 
 // maxBody bounds a webhook body; provider webhooks are a few hundred bytes.
@@ -117,7 +117,7 @@ func readBody(r *http.Request) ([]byte, error) {
 // yet recorded — and 404 (unknown) otherwise.
 func (in *Ingress) findRunning(ctx context.Context, provider, ref string) (string, error) {
 	query := fmt.Sprintf("%s = %q AND %s = %q AND ExecutionStatus = 'Running'",
-		workflows.SearchProvider.GetName(), provider, workflows.SearchProviderRef.GetName(), ref)
+		contract.SearchProvider.GetName(), provider, contract.SearchProviderRef.GetName(), ref)
 	attempts := max(in.LookupAttempts, 1)
 	for i := range attempts {
 		execs, err := in.list(ctx, query)
@@ -136,7 +136,7 @@ func (in *Ingress) findRunning(ctx context.Context, provider, ref string) (strin
 		}
 	}
 	creating := fmt.Sprintf("%s = %q AND %s = %q AND ExecutionStatus = 'Running'",
-		workflows.SearchProvider.GetName(), provider, workflows.SearchStage.GetName(), workflows.StageCreating)
+		contract.SearchProvider.GetName(), provider, contract.SearchStage.GetName(), contract.StageCreating)
 	execs, err := in.list(ctx, creating)
 	if err != nil {
 		return "", err
@@ -158,7 +158,7 @@ func (in *Ingress) list(ctx context.Context, query string) ([]*workflowpb.Workfl
 
 // signal delivers hint to the workflow and maps Temporal's answer.
 func (in *Ingress) signal(ctx context.Context, workflowID string, hint any) error {
-	err := in.Temporal.SignalWorkflow(ctx, workflowID, "", workflows.SignalWebhook, hint)
+	err := in.Temporal.SignalWorkflow(ctx, workflowID, "", contract.SignalWebhook, hint)
 	var notFound *serviceerror.NotFound
 	switch {
 	case err == nil:

@@ -11,8 +11,8 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/certflow/certflow/contract"
 	"github.com/certflow/certflow/internal/provider/uanataca"
-	"github.com/certflow/certflow/workflows"
 )
 
 // Uanataca webhooks come in two formats (provider notes, section 1):
@@ -41,13 +41,13 @@ type uanatacaEventRequest struct {
 
 // ParseUanataca reads a Uanataca webhook in either format. Its errors say
 // what was wrong without quoting the body.
-func ParseUanataca(body []byte) (workflows.UanatacaWebhook, error) {
+func ParseUanataca(body []byte) (contract.UanatacaWebhook, error) {
 	var raw uanatacaLegacy
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(&raw); err != nil || dec.More() {
-		return workflows.UanatacaWebhook{}, errors.New("body is not one JSON object in either Uanataca webhook format")
+		return contract.UanatacaWebhook{}, errors.New("body is not one JSON object in either Uanataca webhook format")
 	}
-	hook := workflows.UanatacaWebhook{
+	hook := contract.UanatacaWebhook{
 		Status: raw.Status, PreviousStatus: string(raw.PreviousStatus), Date: raw.Date,
 		EventType: raw.EventType, RegistrationAuthority: string(raw.RegistrationAuthority),
 	}
@@ -124,7 +124,7 @@ func (s UanatacaSettings) authenticate(r *http.Request) error {
 
 // uanataca handles POST /webhooks/uanataca[/{token}].
 func (in *Ingress) uanataca(w http.ResponseWriter, r *http.Request) {
-	const provider = workflows.ProviderUanataca
+	const provider = contract.ProviderUanataca
 	if err := in.Uanataca.authenticate(r); err != nil {
 		in.respond(w, provider, "", err)
 		return

@@ -17,7 +17,7 @@ import (
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 
-	"github.com/certflow/certflow/workflows"
+	"github.com/certflow/certflow/contract"
 )
 
 // fakeTemporal finds workflows by the provider reference in the query and
@@ -66,7 +66,7 @@ func (f *fakeTemporal) SignalWorkflow(_ context.Context, id, _, name string, arg
 	if f.signalErr != nil {
 		return f.signalErr
 	}
-	if name != workflows.SignalWebhook {
+	if name != contract.SignalWebhook {
 		return errors.New("unexpected signal " + name)
 	}
 	if !slices.Contains(slices.Collect(maps.Values(f.running)), id) {
@@ -85,18 +85,18 @@ func TestUanatacaIngress(t *testing.T) {
 		body       string
 		fake       fakeTemporal
 		wantStatus int
-		wantHint   *workflows.UanatacaWebhook
+		wantHint   *contract.UanatacaWebhook
 		wantError  string
 	}{
 		{name: "legacy format", body: legacy, fake: fakeTemporal{running: map[string]string{"46760": "wf-1"}}, wantStatus: 200,
-			wantHint: &workflows.UanatacaWebhook{PK: 46760, Status: "ENROLLREADY", PreviousStatus: "CREATED", RegistrationAuthority: "455", Date: "2021-07-20T08:08:21.132394"}},
+			wantHint: &contract.UanatacaWebhook{PK: 46760, Status: "ENROLLREADY", PreviousStatus: "CREATED", RegistrationAuthority: "455", Date: "2021-07-20T08:08:21.132394"}},
 		{name: "event format", body: event, fake: fakeTemporal{running: map[string]string{"46760": "wf-1"}}, wantStatus: 200,
-			wantHint: &workflows.UanatacaWebhook{PK: 46760, Status: "ISSUED", EventType: "REQUEST_ENROLLED", RegistrationAuthority: "455", Date: "20240207101500"}},
+			wantHint: &contract.UanatacaWebhook{PK: 46760, Status: "ISSUED", EventType: "REQUEST_ENROLLED", RegistrationAuthority: "455", Date: "20240207101500"}},
 		{name: "not JSON", body: `status=ISSUED`, wantStatus: 400, wantError: "malformed Uanataca webhook"},
 		{name: "trailing data", body: `{"status":"ISSUED","request":46760}{"status":"CANCELLED","request":7}`, wantStatus: 400, wantError: "one JSON object"},
 		{name: "event format, pk as text", body: `{"event_type":"REQUEST_ENROLLED","request":{"pk":"46760","status":"ISSUED"}}`,
 			fake: fakeTemporal{running: map[string]string{"46760": "wf-1"}}, wantStatus: 200,
-			wantHint: &workflows.UanatacaWebhook{PK: 46760, Status: "ISSUED", EventType: "REQUEST_ENROLLED"}},
+			wantHint: &contract.UanatacaWebhook{PK: 46760, Status: "ISSUED", EventType: "REQUEST_ENROLLED"}},
 		{name: "no request", body: `{"status":"ISSUED"}`, wantStatus: 400, wantError: `missing \"request\"`},
 		{name: "pk not a number", body: `{"status":"ISSUED","request":"abc"}`, wantStatus: 400, wantError: "whole-number pk"},
 		{name: "no status", body: `{"request":46760}`, wantStatus: 400, wantError: "status"},

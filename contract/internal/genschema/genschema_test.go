@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/certflow/certflow/workflows"
+	"github.com/certflow/certflow/contract"
 )
 
 // TestContractIsGenerated regenerates the contract and fails when the
@@ -51,7 +51,7 @@ func TestContractIsGenerated(t *testing.T) {
 func TestDurationPatternAgreesWithParseDuration(t *testing.T) {
 	pattern := regexp.MustCompile(durationPattern)
 	for _, d := range []time.Duration{0, 1500 * time.Millisecond, 90 * time.Minute, 36 * time.Hour, 30 * 24 * time.Hour, time.Microsecond} {
-		b, err := json.Marshal(workflows.Duration(d))
+		b, err := json.Marshal(contract.Duration(d))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -60,7 +60,7 @@ func TestDurationPatternAgreesWithParseDuration(t *testing.T) {
 		}
 	}
 	for _, s := range []string{"30d", "36h", "1h30m", "90m", "2.5h", "7d1h", "1w", "30D", "-1h", "", "h", "1.h"} {
-		_, err := workflows.ParseDuration(s)
+		_, err := contract.ParseDuration(s)
 		if pattern.MatchString(s) && err != nil {
 			t.Errorf("the pattern admits %q, which certflow refuses: %v", s, err)
 		}

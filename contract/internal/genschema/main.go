@@ -8,7 +8,7 @@
 //
 // Run it from the module root after changing any of those types, their doc
 // comments (they become the schemas' descriptions) or the names in
-// workflows/contract.go:
+// package contract:
 //
 //	go run ./contract/internal/genschema
 package main

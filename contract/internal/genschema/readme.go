@@ -6,13 +6,13 @@ import (
 	"strings"
 	"text/template"
 
-	"github.com/certflow/certflow/workflows"
+	"github.com/certflow/certflow/contract"
 )
 
 const readmeName = "README.md"
 
 // readmeTemplate is contract/README.md with the names filled in from
-// package workflows, so the index cannot drift from the code either.
+// package contract, so the index cannot drift from the code either.
 //
 //go:embed README.md.tmpl
 var readmeTemplate string
@@ -23,17 +23,17 @@ func renderReadme() ([]byte, error) {
 		return nil, err
 	}
 	var searchAttributes []string
-	for _, a := range workflows.SearchAttributes {
+	for _, a := range contract.SearchAttributes {
 		name, _, _ := strings.Cut(a, "=")
 		searchAttributes = append(searchAttributes, name)
 	}
 	var b bytes.Buffer
 	err = t.Execute(&b, map[string]any{
-		"TaskQueue":        workflows.DefaultTaskQueue,
-		"Signal":           workflows.SignalWebhook,
-		"Query":            workflows.QueryStatus,
+		"TaskQueue":        contract.DefaultTaskQueue,
+		"Signal":           contract.SignalWebhook,
+		"Query":            contract.QueryStatus,
 		"SearchAttributes": searchAttributes,
-		"Workflows":        contracts,
+		"Workflows":        contract.Workflows,
 		"Status":           statusName + schemaSuffix,
 		"GeneratedBy":      generatedBy,
 	})

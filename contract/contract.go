@@ -1,7 +1,10 @@
-// Package workflows holds certflow's durable logic: one file per provider
-// lifecycle, plus the wait and status helpers they share. Nothing here does
-// I/O; every side effect is an activity (package activities).
-package workflows
+// Package contract is what other services and certflow's own callers
+// (the CLI, the webhook ingress, certflowclient, the JSON schemas) rely on:
+// workflow type names, the task queue, signal, query and update names,
+// search attributes, stages, failure types, and every workflow's input,
+// result, status and webhook hint types. It holds no logic and does no I/O,
+// so importing it never pulls in the workflows.
+package contract
 
 import (
 	"encoding/json"
@@ -11,8 +14,6 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/temporal"
-
-	"github.com/certflow/certflow/activities"
 )
 
 // Names other services rely on. They are part of certflow's external
@@ -58,7 +59,7 @@ var SearchAttributes = []string{
 // CertflowStage search attribute.
 const (
 	StageValidating           = "validating"
-	StageReservingScratchard  = "reserving_scratchcard"
+	StageReservingScratchcard = "reserving_scratchcard"
 	StageCreating             = "creating"
 	StageSubmittingDocuments  = "submitting_documents"
 	StageAwaiting             = "awaiting_outcome"
@@ -72,7 +73,7 @@ const (
 // Error types of the failures certflow workflows end with; callers match on
 // them. Activity error types are in package activities.
 const (
-	ErrTypeInvalidInput      = activities.ErrTypeInvalidInput
+	ErrTypeInvalidInput      = "InvalidInput"
 	ErrTypeDeadlineExceeded  = "DeadlineExceeded"
 	ErrTypeRequestCancelled  = "RequestCancelledAtProvider"
 	ErrTypeExpiredAtProvider = "ExpiredAtProvider"
@@ -125,10 +126,38 @@ func ParseDuration(s string) (time.Duration, error) {
 	return v, nil
 }
 
-// or returns d, or def when d is zero.
-func (d Duration) or(def time.Duration) time.Duration {
+// Or returns d, or def when d is zero (not given).
+func (d Duration) Or(def time.Duration) time.Duration {
 	if d == 0 {
 		return def
 	}
 	return time.Duration(d)
+}
+
+// StatusHint is the webhook signal of providers that send no webhook of
+// their own: anything (an operator, a future webhook) may signal that the
+// status may have changed, which triggers one authoritative read.
+type StatusHint struct {
+	Status string `json:"status,omitempty"`
+}
+
+// Workflow is one of certflow's provider workflows as its callers know it.
+type Workflow struct {
+	// Provider is the provider's name: the CertflowProvider search
+	// attribute and the CLI's kind.
+	Provider string
+	// Type is the workflow type name.
+	Type string
+	// Input, Result and Hint are zero values of what the workflow is
+	// started with, returns, and is signalled (SignalWebhook).
+	Input, Result, Hint any
+}
+
+// Workflows lists certflow's provider workflows: the one list of providers
+// that the CLI, the JSON schemas, the dev stack and the docs read.
+var Workflows = []Workflow{
+	{ProviderUanataca, UanatacaIssuanceName, UanatacaIssuanceInput{}, UanatacaIssuanceResult{}, UanatacaWebhook{}},
+	{ProviderUniversign, UniversignRegistrationName, UniversignRegistrationInput{}, UniversignRegistrationResult{}, StatusHint{}},
+	{ProviderMasStack, MasStackIdentificationName, MasStackIdentificationInput{}, MasStackIdentificationResult{}, StatusHint{}},
+	{ProviderHumanos, HumanosRequestName, HumanosRequestInput{}, HumanosRequestResult{}, HumanosWebhook{}},
 }

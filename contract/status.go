@@ -1,0 +1,32 @@
+package contract
+
+import "time"
+
+// Status is what the status query answers, the same shape for every
+// workflow type: where the lifecycle is and what the provider last said.
+type Status struct {
+	Provider string `json:"provider"`
+	Stage    string `json:"stage"`
+	// ProviderRef is the provider's identifier of the request (for
+	// Uanataca, the request pk), once known.
+	ProviderRef string `json:"provider_ref,omitempty"`
+	// ProviderStatus is the provider's last status read by the workflow.
+	ProviderStatus string `json:"provider_status,omitempty"`
+	// ActionURL is the link to send the person (Universign's registration
+	// session, MasStack's identification page), once known.
+	ActionURL string `json:"action_url,omitempty"`
+	// Subjects are the people of a multi-person request (Humanos): the
+	// link and code to send each, and what is known of their progress.
+	Subjects  []SubjectStatus `json:"subjects,omitempty"`
+	Deadline  time.Time       `json:"deadline,omitzero"`
+	UpdatedAt time.Time       `json:"updated_at"`
+}
+
+// SubjectStatus is one person of a multi-person request.
+type SubjectStatus struct {
+	Contact        string `json:"contact"`
+	Link           string `json:"link,omitempty"`
+	Code           string `json:"code,omitempty"`
+	IdentityStatus string `json:"identity_status,omitempty"`
+	OTPFailures    int    `json:"otp_failures,omitempty"`
+}
