@@ -7,6 +7,7 @@ package activities
 import (
 	"errors"
 	"net/http"
+	"strings"
 
 	"go.temporal.io/sdk/temporal"
 
@@ -19,17 +20,17 @@ import (
 // activities return. Workflows and callers match on these names; never
 // rename one.
 const (
-	ErrTypeBadRequest      = "ProviderBadRequest"         // 400, 415, 422: the request itself is wrong
-	ErrTypeUnauthorized    = "ProviderUnauthorized"       // 401: credentials missing or rejected
-	ErrTypeForbidden       = "ProviderForbidden"          // 403: credentials lack a permission
-	ErrTypeNotFound        = "ProviderNotFound"           // 404
-	ErrTypeConflict        = "ProviderConflict"           // 409
-	ErrTypeWrongState      = "ProviderWrongState"         // 412: not allowed in the resource's current state
-	ErrTypeRateLimited     = "ProviderRateLimited"        // 429 (retryable)
-	ErrTypeUnavailable     = "ProviderUnavailable"        // 5xx (retryable)
-	ErrTypeNotFinal        = "ProviderNotFinal"           // polling: not in a final state yet (retryable)
-	ErrTypeScratchcardUsed = "ScratchcardUnavailable"     // the reserved card was taken by another request
-	ErrTypeInvalidInput    = contract.ErrTypeInvalidInput // a client refused the input before any call
+	ErrTypeBadRequest             = "ProviderBadRequest"         // 400, 415, 422: the request itself is wrong
+	ErrTypeUnauthorized           = "ProviderUnauthorized"       // 401: credentials missing or rejected
+	ErrTypeForbidden              = "ProviderForbidden"          // 403: credentials lack a permission
+	ErrTypeNotFound               = "ProviderNotFound"           // 404
+	ErrTypeConflict               = "ProviderConflict"           // 409
+	ErrTypeWrongState             = "ProviderWrongState"         // 412: not allowed in the resource's current state
+	ErrTypeRateLimited            = "ProviderRateLimited"        // 429 (retryable)
+	ErrTypeUnavailable            = "ProviderUnavailable"        // 5xx (retryable)
+	ErrTypeNotFinal               = "ProviderNotFinal"           // polling: not in a final state yet (retryable)
+	ErrTypeScratchcardUnavailable = "ScratchcardUnavailable"     // the reserved card was taken by another request
+	ErrTypeInvalidInput           = contract.ErrTypeInvalidInput // a client refused the input before any call
 )
 
 // nonRetryable maps the HTTP statuses that no retry can fix to their types.
@@ -83,6 +84,10 @@ func notFinal(what string) error {
 		temporal.ApplicationErrorOptions{Category: temporal.ApplicationErrorCategoryBenign})
 }
 
+// What a provider's answer means is read here and only here: mapError for
+// Temporal's retries, and the predicates below for the few answers an
+// activity acts on itself.
+
 // alreadyFinal reports whether a cancel call's error means the resource is
 // already gone (404), already final (409) or in a state that forbids it
 // (412): the compensation has nothing left to do but read and report.
@@ -92,4 +97,28 @@ func alreadyFinal(err error) bool {
 		return true
 	}
 	return false
+}
+
+// retryable reports whether a retry may fix err, as mapError decides it.
+func retryable(err error) bool {
+	var appErr *temporal.ApplicationError
+	return !errors.As(mapError(err), &appErr) || !appErr.NonRetryable()
+}
+
+// invalidScratchcard recognises the RA's answer to a create with a used or
+// unknown card: HTTP 500 "Invalid ScratchCard".
+func invalidScratchcard(err error) bool {
+	var pe *provider.Error
+	return errors.As(err, &pe) && pe.StatusCode == http.StatusInternalServerError &&
+		strings.Contains(strings.ToLower(pe.Message), "invalid scratchcard")
+}
+
+// refused reports whether a create's error says the provider made nothing:
+// input refused before any call, or a 4xx answer (429 included). A 5xx is
+// not a refusal: a provider, or a gateway in front of it, may answer one
+// after the object was stored.
+func refused(err error) bool {
+	var invalid *validate.Error
+	var pe *provider.Error
+	return errors.As(err, &invalid) || (errors.As(err, &pe) && pe.StatusCode < 500)
 }

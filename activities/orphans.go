@@ -2,15 +2,11 @@ package activities
 
 import (
 	"context"
-	"errors"
 	"net/http/httptrace"
 	"sync/atomic"
 	"time"
 
 	"go.temporal.io/sdk/activity"
-
-	"github.com/certflow/certflow/internal/provider"
-	"github.com/certflow/certflow/internal/validate"
 )
 
 // A create at Universign or MasStack cannot be made safe to repeat: neither
@@ -94,16 +90,6 @@ func createReportingOrphans[T any](ctx context.Context, w orphanWatch, create fu
 		activity.RecordHeartbeat(ctx, createInDoubt{})
 	}
 	return v, mapError(err)
-}
-
-// refused reports whether a create's error says the provider made nothing:
-// input refused before any call, or a 4xx answer (429 included). A 5xx is
-// not a refusal: a provider, or a gateway in front of it, may answer one
-// after the object was stored.
-func refused(err error) bool {
-	var invalid *validate.Error
-	var pe *provider.Error
-	return errors.As(err, &invalid) || (errors.As(err, &pe) && pe.StatusCode < 500)
 }
 
 // reportPossibleOrphan logs and counts one create sent at sentAt whose

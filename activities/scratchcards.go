@@ -249,12 +249,6 @@ func (f *filler) ask(ctx context.Context, call func() error) error {
 	}
 }
 
-// retryable reports whether a retry may fix err, as mapError decides it.
-func retryable(err error) bool {
-	var appErr *temporal.ApplicationError
-	return !errors.As(mapError(err), &appErr) || !appErr.NonRetryable()
-}
-
 // pageOf finds the list page holding card sn by binary search (the RA lists
 // cards in ascending order), so a long-used RA is not walked from page 1.
 func (f *filler) pageOf(ctx context.Context, sn string) (int, error) {

@@ -2,7 +2,6 @@ package activities
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -64,7 +63,7 @@ func (a *Uanataca) CreateUanatacaRequest(ctx context.Context, req uanataca.Creat
 	// Benign: the workflow expects this and reserves another card.
 	return uanataca.Request{}, temporal.NewApplicationErrorWithOptions(
 		fmt.Sprintf("scratchcard %s of RA %s is already used by another request; reserve another card", req.Scratchcard, req.RegistrationAuthority),
-		ErrTypeScratchcardUsed, temporal.ApplicationErrorOptions{NonRetryable: true, Cause: err, Category: temporal.ApplicationErrorCategoryBenign})
+		ErrTypeScratchcardUnavailable, temporal.ApplicationErrorOptions{NonRetryable: true, Cause: err, Category: temporal.ApplicationErrorCategoryBenign})
 }
 
 // findOwnRequest looks up a request created with req's scratchcard for the
@@ -81,14 +80,6 @@ func (a *Uanataca) findOwnRequest(ctx context.Context, req uanataca.CreateReques
 		}
 	}
 	return uanataca.Request{}, false, nil
-}
-
-// invalidScratchcard recognises the RA's answer to a create with a used or
-// unknown card: HTTP 500 "Invalid ScratchCard".
-func invalidScratchcard(err error) bool {
-	var pe *provider.Error
-	return errors.As(err, &pe) && pe.StatusCode == http.StatusInternalServerError &&
-		strings.Contains(strings.ToLower(pe.Message), "invalid scratchcard")
 }
 
 // UploadUanatacaDocument attaches one document to the request.

@@ -14,8 +14,10 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
+	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
@@ -35,14 +37,21 @@ type Options struct {
 	// TaskQueue is the task queue the certflow worker polls (its
 	// CERTFLOW_TASK_QUEUE); empty means contract.DefaultTaskQueue.
 	TaskQueue string
+	// Namespace is the namespace the Temporal client connects to (empty:
+	// "default"). The SDK's client does not expose it, yet a cancel with a
+	// reason is a raw request that must name it.
+	Namespace string
+	// Identity names the caller in the history events it causes (a
+	// cancellation's requester); empty: the SDK's default, pid@host.
+	Identity string
 }
 
 // Client starts certflow workflows and acts on them. It does not own the
 // Temporal client: closing that stays with the caller, who may share it with
 // its own workflows.
 type Client struct {
-	temporal  client.Client
-	taskQueue string
+	temporal client.Client
+	opts     Options
 }
 
 // New returns a Client that starts workflows through c.
@@ -50,7 +59,10 @@ func New(c client.Client, opts Options) *Client {
 	if opts.TaskQueue == "" {
 		opts.TaskQueue = contract.DefaultTaskQueue
 	}
-	return &Client{temporal: c, taskQueue: opts.TaskQueue}
+	if opts.Namespace == "" {
+		opts.Namespace = "default"
+	}
+	return &Client{temporal: c, opts: opts}
 }
 
 // Run is a started certflow workflow whose result decodes into R.
@@ -117,7 +129,7 @@ func start[R any](ctx context.Context, c *Client, kind, workflowType, id, summar
 	if id == "" {
 		id = kind + "-" + uuid.NewString()
 	}
-	run, err := c.temporal.ExecuteWorkflow(ctx, startOptions(id, c.taskQueue, summary), workflowType, in)
+	run, err := c.temporal.ExecuteWorkflow(ctx, startOptions(id, c.opts.TaskQueue, summary), workflowType, in)
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
 		return Run[R]{}, fmt.Errorf("%w: %s was not started again: %w", ErrAlreadyStarted, id, err)
@@ -165,12 +177,28 @@ func Status(ctx context.Context, c client.Client, id string) (contract.Status, e
 	return st, nil
 }
 
-// Cancel asks workflow id to cancel. certflow then cancels the request at the
-// provider and the workflow ends Canceled, or with the provider's outcome if
-// that was already final. Cancel returns once Temporal has recorded the
-// request, before any of that: follow the end with Run.Result or Status.
-func (c *Client) Cancel(ctx context.Context, id string) error {
-	if err := c.temporal.CancelWorkflow(ctx, id, ""); err != nil {
+// Cancel asks workflow id's latest run to cancel. certflow then cancels the
+// request at the provider and the workflow ends Canceled, or with the
+// provider's outcome if that was already final. reason, when given, is
+// recorded in the run's history (the WorkflowExecutionCancelRequested
+// event); keep personal data out of it. Cancel returns once Temporal has
+// recorded the request, before any of that: follow the end with
+// Run.Result or Status.
+func (c *Client) Cancel(ctx context.Context, id, reason string) error {
+	var err error
+	if reason == "" {
+		err = c.temporal.CancelWorkflow(ctx, id, "")
+	} else {
+		// client.CancelWorkflow takes no reason: the request is sent as
+		// the SDK sends it, with the reason added.
+		_, err = c.temporal.WorkflowService().RequestCancelWorkflowExecution(ctx, &workflowservice.RequestCancelWorkflowExecutionRequest{
+			Namespace:         c.opts.Namespace,
+			WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: id},
+			Identity:          c.opts.Identity,
+			Reason:            reason,
+		})
+	}
+	if err != nil {
 		return fmt.Errorf("cancelling workflow %s: %w", id, err)
 	}
 	return nil

@@ -211,7 +211,7 @@ func TestStatusCancelAndHint(t *testing.T) {
 		t.Fatalf("status %+v, %v", st, err)
 	}
 	c := New(f, Options{})
-	if err := c.Cancel(context.Background(), "order-42"); err != nil || f.cancelled != "order-42" {
+	if err := c.Cancel(context.Background(), "order-42", ""); err != nil || f.cancelled != "order-42" {
 		t.Fatalf("cancel: %v, cancelled %q", err, f.cancelled)
 	}
 	hint := contract.StatusHint{Status: "completed"}

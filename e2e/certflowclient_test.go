@@ -101,7 +101,7 @@ func TestCertflowClientCancelsUniversignRegistration(t *testing.T) {
 		t.Fatalf("starting a running ID again: %v, want ErrAlreadyStarted", err)
 	}
 	st := clientStatus(t, tc, run.ID(), func(st contract.Status) bool { return st.ProviderRef != "" })
-	if err := cf.Cancel(ctx, run.ID()); err != nil {
+	if err := cf.Cancel(ctx, run.ID(), ""); err != nil {
 		t.Fatal(err)
 	}
 	var ce *temporal.CanceledError

@@ -6,8 +6,6 @@ import (
 	"os"
 	"time"
 
-	commonpb "go.temporal.io/api/common/v1"
-	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 )
 
@@ -33,18 +31,10 @@ func (c *CLI) cancel(ctx context.Context, args []string) error {
 		return err
 	}
 	return c.withClient(func(tc client.Client) error {
-		// client.CancelWorkflow has no reason: the request is sent as the
-		// SDK would send it, with the reason added.
 		ctx, cancel := context.WithTimeout(ctx, rpcTimeout)
 		defer cancel()
-		_, err := tc.WorkflowService().RequestCancelWorkflowExecution(ctx, &workflowservice.RequestCancelWorkflowExecutionRequest{
-			Namespace:         c.namespace(),
-			WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: id},
-			Identity:          identity(),
-			Reason:            *reason,
-		})
-		if err != nil {
-			return fmt.Errorf("cancelling workflow %s: %w", id, err)
+		if err := c.certflow(tc).Cancel(ctx, id, *reason); err != nil {
+			return err
 		}
 		fmt.Fprintf(c.Out, "cancellation requested for %s", id)
 		if *reason != "" {

@@ -62,7 +62,7 @@ func (s *startCmd) parse(args []string) error {
 // blocks for the result and prints it as JSON.
 func launch[I, R any](ctx context.Context, c *CLI, s *startCmd, start func(*certflowclient.Client, context.Context, string, I) (certflowclient.Run[R], error), in I) error {
 	return c.withClient(func(tc client.Client) error {
-		run, err := start(certflowclient.New(tc, certflowclient.Options{TaskQueue: c.Config.TaskQueue}), ctx, *s.id, in)
+		run, err := start(c.certflow(tc), ctx, *s.id, in)
 		if errors.Is(err, certflowclient.ErrAlreadyStarted) {
 			return fmt.Errorf("%w; see `certflow status %s`", err, *s.id)
 		}

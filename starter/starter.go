@@ -23,6 +23,7 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/certflow/certflow/certflowclient"
 	"github.com/certflow/certflow/contract"
 	"github.com/certflow/certflow/internal/config"
 )
@@ -212,6 +213,11 @@ func (c *CLI) uiLink(id string) string {
 	return fmt.Sprintf("%s/namespaces/%s/workflows/%s", strings.TrimSuffix(c.Config.WebUIURL, "/"), url.PathEscape(c.namespace()), url.PathEscape(id))
 }
 
+// certflow is the typed client over tc, as this CLI is configured.
+func (c *CLI) certflow(tc client.Client) *certflowclient.Client {
+	return certflowclient.New(tc, certflowclient.Options{TaskQueue: c.Config.TaskQueue, Namespace: c.namespace(), Identity: identity()})
+}
+
 // withClient dials Temporal, runs fn and closes the connection.
 func (c *CLI) withClient(fn func(client.Client) error) error {
 	tc, err := c.Dial()
@@ -298,13 +304,10 @@ func (c *CLI) status(ctx context.Context, args []string) error {
 		rep := statusReport{execution: executionOf(info), WebUI: c.uiLink(id)}
 		qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
-		if v, err := tc.QueryWorkflow(qctx, id, "", contract.QueryStatus); err != nil {
+		if st, err := certflowclient.Status(qctx, tc, id); err != nil {
 			rep.QueryError = fmt.Sprintf("status query not answered (is a worker running on task queue %s?): %v", c.Config.TaskQueue, err)
 		} else {
-			var st contract.Status
-			if err := v.Get(&st); err == nil {
-				rep.Status = &st
-			}
+			rep.Status = &st
 		}
 		if info.GetStatus() != enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
 			var res json.RawMessage

@@ -67,6 +67,22 @@ type request struct {
 
 func (r request) String() string { return r.ref + " at " + r.provider }
 
+// validateInput joins a provider request's validation with the bounds of
+// the lifecycle's timeout and poll interval.
+func validateInput(requestErr error, timeout, poll contract.Duration, maxTimeout time.Duration) error {
+	var problems []error
+	if requestErr != nil {
+		problems = append(problems, requestErr)
+	}
+	if t := time.Duration(timeout); t < 0 || t > maxTimeout || (t != 0 && t < time.Minute) {
+		problems = append(problems, fmt.Errorf("timeout %s: use between 1m and %s", t, maxTimeout))
+	}
+	if p := time.Duration(poll); p < 0 || (p != 0 && p < time.Second) {
+		problems = append(problems, fmt.Errorf("poll_interval %s: use at least 1s", p))
+	}
+	return errors.Join(problems...)
+}
+
 // waitEnd says why a wait returned.
 type waitEnd int
 

@@ -184,7 +184,7 @@ func createUanatacaRequest(ctx workflow.Context, t *tracker, body uanataca.Creat
 		var req uanataca.Request
 		lastErr = createUninterrupted(ctx, "Create the request at Uanataca with scratchcard "+sn, ua.CreateUanatacaRequest, body, &req)
 		var appErr *temporal.ApplicationError
-		if errors.As(lastErr, &appErr) && appErr.Type() == activities.ErrTypeScratchcardUsed {
+		if errors.As(lastErr, &appErr) && appErr.Type() == activities.ErrTypeScratchcardUnavailable {
 			workflow.GetLogger(ctx).Warn("scratchcard taken outside certflow; asking for another", "scratchcard", sn)
 			giving = sn
 			continue

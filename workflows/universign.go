@@ -1,8 +1,6 @@
 package workflows
 
 import (
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/certflow/certflow/contract"
@@ -111,20 +109,4 @@ func (u *universignRegistration) eventKey(h contract.StatusHint) string { return
 
 func (u *universignRegistration) shows(s universign.Registration, h contract.StatusHint) bool {
 	return showsStatus(s.State, h.Status)
-}
-
-// validateInput joins a provider request's validation with the bounds of
-// the lifecycle's timeout and poll interval.
-func validateInput(requestErr error, timeout, poll contract.Duration, maxTimeout time.Duration) error {
-	var problems []error
-	if requestErr != nil {
-		problems = append(problems, requestErr)
-	}
-	if t := time.Duration(timeout); t < 0 || t > maxTimeout || (t != 0 && t < time.Minute) {
-		problems = append(problems, fmt.Errorf("timeout %s: use between 1m and %s", t, maxTimeout))
-	}
-	if p := time.Duration(poll); p < 0 || (p != 0 && p < time.Second) {
-		problems = append(problems, fmt.Errorf("poll_interval %s: use at least 1s", p))
-	}
-	return errors.Join(problems...)
 }
