@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -51,9 +52,17 @@ func TestReplayRecordedHistories(t *testing.T) {
 		t.Fatal("no history in testdata/histories: record them with CERTFLOW_RECORD_HISTORIES=1 go test -count=1 -run TestRecordHistories ./e2e")
 	}
 	covered := map[string]bool{}
+	// versions counts, per workflow type and change, the histories
+	// recorded before (false) and since (true) the change.
+	versions := map[string]map[bool]int{}
 	for _, file := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(file), ".json"), func(t *testing.T) {
-			covered[workflowType(t, file)] = true
+			typ := workflowType(t, file)
+			covered[typ] = true
+			if versions[typ] == nil {
+				versions[typ] = map[bool]int{}
+			}
+			versions[typ][hasChange(t, file, waitLoopChange)]++
 			r := worker.NewWorkflowReplayer()
 			for _, w := range replayed {
 				r.RegisterWorkflowWithOptions(w.fn, workflow.RegisterOptions{Name: w.name})
@@ -70,6 +79,40 @@ func TestReplayRecordedHistories(t *testing.T) {
 			t.Errorf("no recorded history of %s in testdata/histories; record one in e2e TestRecordHistories", w.name)
 		}
 	}
+	// Both waits must stay covered while runs of the old one may exist:
+	// the *.blocking-wait.json histories were recorded before
+	// waitLoopChange, the others since.
+	for _, typ := range []string{contract.UanatacaIssuanceName, contract.UniversignRegistrationName, contract.MasStackIdentificationName, contract.HumanosRequestName} {
+		if versions[typ][false] == 0 || versions[typ][true] == 0 {
+			t.Errorf("%s: %d histories recorded before %q and %d since, want both", typ, versions[typ][false], waitLoopChange, versions[typ][true])
+		}
+	}
+}
+
+// waitLoopChange is the workflows' change ID of the wait loop's redesign.
+const waitLoopChange = "wait-loop-records"
+
+// hasChange reports whether a history recorded the workflow.GetVersion
+// marker of changeID.
+func hasChange(t *testing.T, file, changeID string) bool {
+	t.Helper()
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h, err := client.HistoryFromJSON(f, client.HistoryJSONOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range h.GetEvents() {
+		for _, p := range e.GetMarkerRecordedEventAttributes().GetDetails()["change-id"].GetPayloads() {
+			if string(p.GetData()) == strconv.Quote(changeID) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // workflowType reads the workflow type a history file starts.
