@@ -9,7 +9,6 @@ import (
 
 	"github.com/certflow/certflow/contract"
 
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/certflow/certflow/activities"
@@ -55,18 +54,13 @@ func humanosIdempotencyKey(info *workflow.Info) string {
 // whatever the order, and repeats are applied once. On its deadline or on
 // cancellation it cancels the request at Humanos.
 func HumanosRequest(ctx workflow.Context, in contract.HumanosRequestInput) (*contract.HumanosRequestResult, error) {
-	h, err := setupHumanos(ctx, in)
-	if err != nil {
-		return nil, err
-	}
-	return h.run(ctx)
+	return execute(ctx, &humanosRequest{in: in, subject: map[string]int{}, heard: map[string]bool{}})
 }
 
 // humanosRequest is one request's lifecycle.
 type humanosRequest struct {
-	in    contract.HumanosRequestInput
-	t     *tracker
-	hints *inbox[contract.HumanosWebhook]
+	handlers[contract.HumanosWebhook]
+	in contract.HumanosRequestInput
 	// req is the request as created.
 	req humanos.Request
 	hu  *activities.Humanos
@@ -77,31 +71,20 @@ type humanosRequest struct {
 	heard map[string]bool
 }
 
-// setupHumanos registers the status query and starts recording hints.
-func setupHumanos(ctx workflow.Context, in contract.HumanosRequestInput) (*humanosRequest, error) {
-	t, err := newTracker(ctx, contract.ProviderHumanos)
-	if err != nil {
-		return nil, err
-	}
-	h := &humanosRequest{in: in, t: t, subject: map[string]int{}, heard: map[string]bool{}}
-	h.hints = listen(ctx, h.heardWebhook)
-	return h, nil
+// setup also counts OTP failures as their webhooks arrive.
+func (h *humanosRequest) setup(ctx workflow.Context) error {
+	return h.register(ctx, contract.ProviderHumanos, h.heardWebhook)
 }
 
 func (h *humanosRequest) run(ctx workflow.Context) (*contract.HumanosRequestResult, error) {
-	if err := validateHumanos(h.in); err != nil {
-		h.t.stage(contract.StageFailed)
-		return nil, temporal.NewNonRetryableApplicationError(err.Error(), contract.ErrTypeInvalidInput, nil)
+	deadline, err := h.t.begin(validateHumanos(h.in), h.in.Timeout.Or(humanosDefaultTimeout))
+	if err != nil {
+		return nil, err
 	}
-	deadline := workflow.Now(ctx).Add(h.in.Timeout.Or(humanosDefaultTimeout))
-	h.t.deadline(deadline)
-
 	info := workflow.GetInfo(ctx)
 	h.in.Request.InternalID = info.WorkflowExecution.ID
-	h.t.stage(contract.StageCreating)
 	create := activities.CreateHumanosInput{Request: h.in.Request, IdempotencyKey: humanosIdempotencyKey(info)}
-	if err := createUninterrupted(ctx, "Create the request at Humanos (once, by idempotency key)", h.hu.CreateHumanosRequest, create, &h.req); err != nil {
-		h.t.stage(contract.StageFailed)
+	if err := h.t.create(ctx, "Create the request at Humanos (once, by idempotency key)", h.hu.CreateHumanosRequest, create, &h.req); err != nil {
 		return nil, err
 	}
 	h.t.ref(h.req.ID)
@@ -111,28 +94,14 @@ func (h *humanosRequest) run(ctx workflow.Context) (*contract.HumanosRequestResu
 	req := request{
 		provider: contract.ProviderHumanos, ref: "request " + h.req.ID, failType: contract.ErrTypeRejectedBySubject,
 		deadline: deadline, firstPoll: every, pollEvery: every,
+		poll: h.hu.AwaitHumanosRequest, read: h.hu.GetHumanosRequest, cancel: h.hu.CancelHumanosRequest,
+		arg: activities.ObjectID{ID: h.req.ID},
 	}
 	final, verdict, end, err := newWait(h.t, h, req, h.hints, h.req).follow(ctx)
 	if err != nil {
 		return nil, err
 	}
-	res := humanosResult(h.req.ID, final, verdict)
-	if err := conclude(h.t, req, verdict, end, res); err != nil {
-		return nil, err
-	}
-	return res, nil
-}
-
-func (h *humanosRequest) poll(ctx workflow.Context) workflow.Future {
-	return workflow.ExecuteActivity(ctx, h.hu.AwaitHumanosRequest, activities.ObjectID{ID: h.req.ID})
-}
-
-func (h *humanosRequest) read(ctx workflow.Context) workflow.Future {
-	return workflow.ExecuteActivity(ctx, h.hu.GetHumanosRequest, activities.ObjectID{ID: h.req.ID})
-}
-
-func (h *humanosRequest) cancel(ctx workflow.Context) workflow.Future {
-	return workflow.ExecuteActivity(ctx, h.hu.CancelHumanosRequest, activities.ObjectID{ID: h.req.ID})
+	return finish(h.t, req, verdict, end, humanosResult(h.req.ID, final, verdict))
 }
 
 func (h *humanosRequest) judge(r humanos.Request) activities.Verdict {

@@ -20,19 +20,44 @@ import (
 // conclusion. A provider plugs in by implementing followed once; its own
 // file tells the rest of its story (validate, create, follow, conclude).
 
+// lifecycle is a provider lifecycle's impl struct, as its thin workflow
+// function runs it (the shape of Temporal's reference-app-orders-go):
+// setup registers the handlers, run reads top to bottom as the lifecycle's
+// story.
+type lifecycle[R any] interface {
+	setup(ctx workflow.Context) error
+	run(ctx workflow.Context) (*R, error)
+}
+
+// execute runs a lifecycle: setup, then run.
+func execute[R any](ctx workflow.Context, l lifecycle[R]) (*R, error) {
+	if err := l.setup(ctx); err != nil {
+		return nil, err
+	}
+	return l.run(ctx)
+}
+
+// handlers is what every lifecycle's setup registers: the status query
+// (and search attributes) through its tracker, and the inbox of webhook
+// hints of type H.
+type handlers[H any] struct {
+	t     *tracker
+	hints *inbox[H]
+}
+
+// register sets up the handlers of provider's lifecycle; heard, when not
+// nil, is told each hint as it arrives.
+func (h *handlers[H]) register(ctx workflow.Context, provider string, heard func(H)) (err error) {
+	h.t, err = newTracker(ctx, provider)
+	h.hints = listen(ctx, heard)
+	return err
+}
+
 // followed is a request that exists at its provider, as the shared wait
-// and compensation see it. S is the provider's state as its activities
-// read it, H the webhook hint the ingress signals.
+// and compensation see it: what its states and hints mean. S is the
+// provider's state as its activities read it, H the webhook hint the
+// ingress signals. The activities that reach it are named in its request.
 type followed[S, H any] interface {
-	// poll starts the polling activity, which completes only once the
-	// state is final: its retry policy does the waiting, so a long wait
-	// adds nothing to history.
-	poll(ctx workflow.Context) workflow.Future
-	// read starts one authoritative read of the state.
-	read(ctx workflow.Context) workflow.Future
-	// cancel starts the cancel at the provider, which completes with the
-	// state the object ends in.
-	cancel(ctx workflow.Context) workflow.Future
 	// judge says what a state means (the provider's activities.JudgeX,
 	// which its polling activity uses too).
 	judge(S) activities.Verdict
@@ -63,9 +88,35 @@ type request struct {
 	// firstPoll and pollEvery space the polls: the first after firstPoll,
 	// then backing off (doubling) to one every pollEvery.
 	firstPoll, pollEvery time.Duration
+	// poll, read and cancel are the provider's activities: poll until the
+	// state is final (its retry policy does the waiting, so a long wait
+	// adds nothing to history), read it once, cancel and read the state
+	// it ends in. Each takes arg; cancel takes cancelArg when it is set.
+	poll, read, cancel any
+	arg, cancelArg     any
 }
 
 func (r request) String() string { return r.ref + " at " + r.provider }
+
+// startPoll schedules the polling activity.
+func (r request) startPoll(ctx workflow.Context) workflow.Future {
+	ctx = summarize(withPolling(ctx, r.firstPoll, r.pollEvery, r.deadline), "Poll "+r.String()+" until final")
+	return workflow.ExecuteActivity(ctx, r.poll, r.arg)
+}
+
+// startRead schedules one authoritative read.
+func (r request) startRead(ctx workflow.Context) workflow.Future {
+	return workflow.ExecuteActivity(summarize(withCalls(ctx), "Re-read "+r.String()+" after a webhook"), r.read, r.arg)
+}
+
+// startCancel schedules the cancel at the provider.
+func (r request) startCancel(ctx workflow.Context) workflow.Future {
+	arg := r.cancelArg
+	if arg == nil {
+		arg = r.arg
+	}
+	return workflow.ExecuteActivity(summarize(withCalls(ctx), "Cancel "+r.String()), r.cancel, arg)
+}
 
 // validateInput joins a provider request's validation with the bounds of
 // the lifecycle's timeout and poll interval.
@@ -209,7 +260,7 @@ func (w *wait[S, H]) await(ctx workflow.Context) (waitEnd, error) {
 	readCtx, stopReading := workflow.WithCancel(ctx)
 	defer stopReading()
 
-	polling := w.p.poll(summarize(withPolling(pollCtx, w.req.firstPoll, w.req.pollEvery, w.req.deadline), "Poll "+w.req.String()+" until final"))
+	polling := w.req.startPoll(pollCtx)
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		var s S
 		w.polled(ctx, s, polling.Get(ctx, &s))
@@ -264,7 +315,7 @@ func (w *wait[S, H]) awaitBlocking(ctx workflow.Context) (waitEnd, error) {
 	defer stopTimer()
 
 	sel := workflow.NewSelector(ctx)
-	sel.AddFuture(w.p.poll(summarize(withPolling(pollCtx, w.req.firstPoll, w.req.pollEvery, w.req.deadline), "Poll "+w.req.String()+" until final")), func(f workflow.Future) {
+	sel.AddFuture(w.req.startPoll(pollCtx), func(f workflow.Future) {
 		var s S
 		if perr := f.Get(ctx, &s); perr != nil {
 			if (temporal.IsCanceledError(perr) && ctx.Err() != nil) || pollingExhausted(perr) {
@@ -295,7 +346,7 @@ func (w *wait[S, H]) awaitBlocking(ctx workflow.Context) (waitEnd, error) {
 			w.hints.heard(h)
 		}
 		var s S
-		if rerr := w.p.read(summarize(withCalls(ctx), "Re-read "+w.req.String()+" after a webhook")).Get(ctx, &s); rerr != nil {
+		if rerr := w.req.startRead(ctx).Get(ctx, &s); rerr != nil {
 			workflow.GetLogger(ctx).Warn("could not re-read provider state after a webhook", "error", rerr)
 			return
 		}
@@ -320,7 +371,7 @@ func (w *wait[S, H]) readFor(ctx workflow.Context, hints []H) {
 		return
 	}
 	w.reading = true
-	read := w.p.read(summarize(withCalls(ctx), "Re-read "+w.req.String()+" after a webhook"))
+	read := w.req.startRead(ctx)
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		defer func() { w.reading = false }()
 		var s S
@@ -388,7 +439,7 @@ func compensate[S, H any](ctx workflow.Context, t *tracker, p followed[S, H], re
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	t.stage(contract.StageCancellingAtProvider)
 	var s S
-	err := p.cancel(summarize(withCalls(dctx), "Cancel "+req.String())).Get(dctx, &s)
+	err := req.startCancel(dctx).Get(dctx, &s)
 	switch {
 	case isGone(err):
 		return s, activities.Gone, nil
@@ -433,6 +484,15 @@ func conclude(t *tracker, req request, v activities.Verdict, end waitEnd, detail
 	}
 	return temporal.NewNonRetryableApplicationError(
 		fmt.Sprintf("%s was cancelled at %s (status %s)", req.ref, req.provider, v.Status), contract.ErrTypeRequestCancelled, nil, details)
+}
+
+// finish concludes a lifecycle (conclude) and returns its result, or the
+// failure conclude made of it.
+func finish[R any](t *tracker, req request, v activities.Verdict, end waitEnd, res *R) (*R, error) {
+	if err := conclude(t, req, v, end, res); err != nil {
+		return nil, err
+	}
+	return res, nil
 }
 
 // createUninterrupted runs a provider create activity so that a

@@ -6,7 +6,6 @@ import (
 
 	"github.com/certflow/certflow/contract"
 
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/certflow/certflow/activities"
@@ -48,78 +47,48 @@ func masstackTimeout(in contract.MasStackIdentificationInput) time.Duration {
 // at MasStack with a reason; a cancel answered 409 (already final) or 404
 // (already gone) is not a failure: the final status is reported.
 func MasStackIdentification(ctx workflow.Context, in contract.MasStackIdentificationInput) (*contract.MasStackIdentificationResult, error) {
-	m, err := setupMasStack(ctx, in)
-	if err != nil {
-		return nil, err
-	}
-	return m.run(ctx)
+	return execute(ctx, &masstackIdentification{in: in})
 }
 
 // masstackIdentification is one identification's lifecycle.
 type masstackIdentification struct {
-	in    contract.MasStackIdentificationInput
-	t     *tracker
-	hints *inbox[contract.StatusHint]
+	handlers[contract.StatusHint]
+	in contract.MasStackIdentificationInput
 	// idn is the identification as created.
 	idn masstack.Identification
 	ms  *activities.MasStack
 }
 
-// setupMasStack registers the status query and starts recording hints.
-func setupMasStack(ctx workflow.Context, in contract.MasStackIdentificationInput) (*masstackIdentification, error) {
-	t, err := newTracker(ctx, contract.ProviderMasStack)
-	if err != nil {
-		return nil, err
-	}
-	return &masstackIdentification{in: in, t: t, hints: listen[contract.StatusHint](ctx, nil)}, nil
+func (m *masstackIdentification) setup(ctx workflow.Context) error {
+	return m.register(ctx, contract.ProviderMasStack, nil)
 }
 
 func (m *masstackIdentification) run(ctx workflow.Context) (*contract.MasStackIdentificationResult, error) {
-	if err := validateMasStack(m.in); err != nil {
-		m.t.stage(contract.StageFailed)
-		return nil, temporal.NewNonRetryableApplicationError(err.Error(), contract.ErrTypeInvalidInput, nil)
+	deadline, err := m.t.begin(validateMasStack(m.in), masstackTimeout(m.in))
+	if err != nil {
+		return nil, err
 	}
-	deadline := workflow.Now(ctx).Add(masstackTimeout(m.in))
-	m.t.deadline(deadline)
-
-	m.t.stage(contract.StageCreating)
-	if err := createUninterrupted(ctx, "Create the identification at MasStack", m.ms.CreateMasStackIdentification, m.in.Identification, &m.idn); err != nil {
-		m.t.stage(contract.StageFailed)
+	if err := m.t.create(ctx, "Create the identification at MasStack", m.ms.CreateMasStackIdentification, m.in.Identification, &m.idn); err != nil {
 		return nil, err
 	}
 	m.t.ref(m.idn.ID)
 	m.t.actionURL(m.idn.URL)
 
+	reason := m.in.CancelReason
+	if reason == "" {
+		reason = masstackDefaultReason
+	}
 	req := request{
 		provider: contract.ProviderMasStack, ref: "identification " + m.idn.ID, failType: contract.ErrTypeIdentificationRejected,
 		deadline: deadline, firstPoll: firstPoll, pollEvery: m.in.PollInterval.Or(masstackDefaultPoll),
+		poll: m.ms.AwaitMasStackIdentification, read: m.ms.GetMasStackIdentification, cancel: m.ms.CancelMasStackIdentification,
+		arg: activities.ObjectID{ID: m.idn.ID}, cancelArg: activities.CancelIdentificationInput{ID: m.idn.ID, Reason: reason},
 	}
 	_, verdict, end, err := newWait(m.t, m, req, m.hints, m.idn).follow(ctx)
 	if err != nil {
 		return nil, err
 	}
-	res := &contract.MasStackIdentificationResult{ID: m.idn.ID, Status: verdict.Status, URL: m.idn.URL}
-	if err := conclude(m.t, req, verdict, end, res); err != nil {
-		return nil, err
-	}
-	return res, nil
-}
-
-func (m *masstackIdentification) poll(ctx workflow.Context) workflow.Future {
-	return workflow.ExecuteActivity(ctx, m.ms.AwaitMasStackIdentification, activities.ObjectID{ID: m.idn.ID})
-}
-
-func (m *masstackIdentification) read(ctx workflow.Context) workflow.Future {
-	return workflow.ExecuteActivity(ctx, m.ms.GetMasStackIdentification, activities.ObjectID{ID: m.idn.ID})
-}
-
-// cancel records a reason at MasStack: the caller's, or certflow's default.
-func (m *masstackIdentification) cancel(ctx workflow.Context) workflow.Future {
-	reason := m.in.CancelReason
-	if reason == "" {
-		reason = masstackDefaultReason
-	}
-	return workflow.ExecuteActivity(ctx, m.ms.CancelMasStackIdentification, activities.CancelIdentificationInput{ID: m.idn.ID, Reason: reason})
+	return finish(m.t, req, verdict, end, &contract.MasStackIdentificationResult{ID: m.idn.ID, Status: verdict.Status, URL: m.idn.URL})
 }
 
 func (m *masstackIdentification) judge(s masstack.Identification) activities.Verdict {

@@ -63,10 +63,32 @@ func (t *tracker) providerStatus(status string) {
 	}
 }
 
-func (t *tracker) deadline(d time.Time) { t.s.Deadline = d }
-
 // actionURL records the link the person must open.
 func (t *tracker) actionURL(u string) {
 	t.s.ActionURL = u
 	t.touch()
+}
+
+// begin checks a lifecycle's input and starts its clock: invalid input
+// (problems not nil) ends the workflow at once with a non-retryable
+// InvalidInput error naming every problem; otherwise the deadline, timeout
+// from now, is recorded and returned.
+func (t *tracker) begin(problems error, timeout time.Duration) (time.Time, error) {
+	if problems != nil {
+		t.stage(contract.StageFailed)
+		return time.Time{}, temporal.NewNonRetryableApplicationError(problems.Error(), contract.ErrTypeInvalidInput, nil)
+	}
+	t.s.Deadline = workflow.Now(t.ctx).Add(timeout)
+	return t.s.Deadline, nil
+}
+
+// create runs the provider's create activity (createUninterrupted),
+// recording the creating stage, and the failed one if it fails.
+func (t *tracker) create(ctx workflow.Context, summary string, activity, arg, result any) error {
+	t.stage(contract.StageCreating)
+	err := createUninterrupted(ctx, summary, activity, arg, result)
+	if err != nil {
+		t.stage(contract.StageFailed)
+	}
+	return err
 }

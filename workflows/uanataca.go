@@ -62,42 +62,29 @@ func validateUanataca(in contract.UanatacaIssuanceInput) error {
 // failure after the request exists, it cancels the request at Uanataca, so
 // no request is left behind unattended.
 func UanatacaIssuance(ctx workflow.Context, in contract.UanatacaIssuanceInput) (*contract.UanatacaIssuanceResult, error) {
-	u, err := setupUanataca(ctx, in)
-	if err != nil {
-		return nil, err
-	}
-	return u.run(ctx)
+	return execute(ctx, &uanatacaIssuance{in: in})
 }
 
 // uanatacaIssuance is one issuance's lifecycle.
 type uanatacaIssuance struct {
-	in    contract.UanatacaIssuanceInput
-	t     *tracker
-	hints *inbox[contract.UanatacaWebhook]
+	handlers[contract.UanatacaWebhook]
+	in contract.UanatacaIssuanceInput
 	// res is the result as far as it is known: the request as created,
 	// then whether certflow approved it.
 	res *contract.UanatacaIssuanceResult
 	ua  *activities.Uanataca
 }
 
-// setupUanataca registers the status query and starts recording hints.
-func setupUanataca(ctx workflow.Context, in contract.UanatacaIssuanceInput) (*uanatacaIssuance, error) {
-	t, err := newTracker(ctx, contract.ProviderUanataca)
-	if err != nil {
-		return nil, err
-	}
-	return &uanatacaIssuance{in: in, t: t, hints: listen[contract.UanatacaWebhook](ctx, nil)}, nil
+func (u *uanatacaIssuance) setup(ctx workflow.Context) error {
+	return u.register(ctx, contract.ProviderUanataca, nil)
 }
 
 func (u *uanatacaIssuance) run(ctx workflow.Context) (*contract.UanatacaIssuanceResult, error) {
-	if err := validateUanataca(u.in); err != nil {
-		u.t.stage(contract.StageFailed)
-		return nil, temporal.NewNonRetryableApplicationError(err.Error(), contract.ErrTypeInvalidInput, nil)
+	deadline, err := u.t.begin(validateUanataca(u.in), u.in.Timeout.Or(uanatacaDefaultTimeout))
+	if err != nil {
+		return nil, err
 	}
-	deadline := workflow.Now(ctx).Add(u.in.Timeout.Or(uanatacaDefaultTimeout))
-	u.t.deadline(deadline)
-
-	created, err := createUanatacaRequest(ctx, u.t, u.in.Request)
+	created, err := u.create(ctx)
 	if err != nil {
 		u.t.stage(contract.StageFailed)
 		return nil, err
@@ -112,6 +99,8 @@ func (u *uanatacaIssuance) run(ctx workflow.Context) (*contract.UanatacaIssuance
 	req := request{
 		provider: contract.ProviderUanataca, ref: fmt.Sprintf("request %d", created.PK), failType: contract.ErrTypeVideoIDFailed,
 		deadline: deadline, firstPoll: every, pollEvery: every,
+		poll: u.ua.AwaitUanatacaRequest, read: u.ua.GetUanatacaRequest, cancel: u.ua.CancelUanatacaRequest,
+		arg: activities.RequestPK{PK: created.PK},
 	}
 	w := newWait(u.t, u, req, u.hints, created)
 	if err := u.submitDocuments(ctx); err != nil && !isCancellation(ctx, err) {
@@ -125,22 +114,7 @@ func (u *uanatacaIssuance) run(ctx workflow.Context) (*contract.UanatacaIssuance
 		return nil, err
 	}
 	u.res.Status, u.res.CertificateSet = verdict.Status, final.CertificateSet
-	if err := conclude(u.t, req, verdict, end, u.res); err != nil {
-		return nil, err
-	}
-	return u.res, nil
-}
-
-func (u *uanatacaIssuance) poll(ctx workflow.Context) workflow.Future {
-	return workflow.ExecuteActivity(ctx, u.ua.AwaitUanatacaRequest, activities.RequestPK{PK: u.res.PK})
-}
-
-func (u *uanatacaIssuance) read(ctx workflow.Context) workflow.Future {
-	return workflow.ExecuteActivity(ctx, u.ua.GetUanatacaRequest, activities.RequestPK{PK: u.res.PK})
-}
-
-func (u *uanatacaIssuance) cancel(ctx workflow.Context) workflow.Future {
-	return workflow.ExecuteActivity(ctx, u.ua.CancelUanatacaRequest, activities.RequestPK{PK: u.res.PK})
+	return finish(u.t, req, verdict, end, u.res)
 }
 
 func (u *uanatacaIssuance) judge(r uanataca.Request) activities.Verdict {
@@ -154,13 +128,13 @@ func (u *uanatacaIssuance) shows(r uanataca.Request, h contract.UanatacaWebhook)
 	return showsStatus(r.Status, h.Status)
 }
 
-// createUanatacaRequest gets a card from the RA's allocator and creates
-// the request with it. A card the RA refuses as used by somebody else (a
-// request made outside certflow) is given back as taken with the next
-// allocation. The allocator hears what became of the card in the end.
-func createUanatacaRequest(ctx workflow.Context, t *tracker, body uanataca.CreateRequest) (uanataca.Request, error) {
-	var ua *activities.Uanataca
+// create gets a card from the RA's allocator and creates the request with
+// it. A card the RA refuses as used by somebody else (a request made
+// outside certflow) is given back as taken with the next allocation. The
+// allocator hears what became of the card in the end.
+func (u *uanatacaIssuance) create(ctx workflow.Context) (uanataca.Request, error) {
 	var sc *activities.Scratchcards
+	t, body := u.t, u.in.Request
 	info := workflow.GetInfo(ctx)
 	ra := body.RegistrationAuthority
 	var lastErr error
@@ -182,7 +156,7 @@ func createUanatacaRequest(ctx workflow.Context, t *tracker, body uanataca.Creat
 		t.stage(contract.StageCreating)
 		body.Scratchcard = sn
 		var req uanataca.Request
-		lastErr = createUninterrupted(ctx, "Create the request at Uanataca with scratchcard "+sn, ua.CreateUanatacaRequest, body, &req)
+		lastErr = createUninterrupted(ctx, "Create the request at Uanataca with scratchcard "+sn, u.ua.CreateUanatacaRequest, body, &req)
 		var appErr *temporal.ApplicationError
 		if errors.As(lastErr, &appErr) && appErr.Type() == activities.ErrTypeScratchcardUnavailable {
 			workflow.GetLogger(ctx).Warn("scratchcard taken outside certflow; asking for another", "scratchcard", sn)

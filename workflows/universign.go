@@ -5,7 +5,6 @@ import (
 
 	"github.com/certflow/certflow/contract"
 
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/certflow/certflow/activities"
@@ -31,43 +30,28 @@ func validateUniversign(in contract.UniversignRegistrationInput) error {
 // completed, canceled, failed or expired. On its own deadline or on
 // cancellation it cancels the registration at Universign.
 func UniversignRegistration(ctx workflow.Context, in contract.UniversignRegistrationInput) (*contract.UniversignRegistrationResult, error) {
-	u, err := setupUniversign(ctx, in)
-	if err != nil {
-		return nil, err
-	}
-	return u.run(ctx)
+	return execute(ctx, &universignRegistration{in: in})
 }
 
 // universignRegistration is one registration's lifecycle.
 type universignRegistration struct {
-	in    contract.UniversignRegistrationInput
-	t     *tracker
-	hints *inbox[contract.StatusHint]
+	handlers[contract.StatusHint]
+	in contract.UniversignRegistrationInput
 	// reg is the registration as created.
 	reg universign.Registration
 	us  *activities.Universign
 }
 
-// setupUniversign registers the status query and starts recording hints.
-func setupUniversign(ctx workflow.Context, in contract.UniversignRegistrationInput) (*universignRegistration, error) {
-	t, err := newTracker(ctx, contract.ProviderUniversign)
-	if err != nil {
-		return nil, err
-	}
-	return &universignRegistration{in: in, t: t, hints: listen[contract.StatusHint](ctx, nil)}, nil
+func (u *universignRegistration) setup(ctx workflow.Context) error {
+	return u.register(ctx, contract.ProviderUniversign, nil)
 }
 
 func (u *universignRegistration) run(ctx workflow.Context) (*contract.UniversignRegistrationResult, error) {
-	if err := validateUniversign(u.in); err != nil {
-		u.t.stage(contract.StageFailed)
-		return nil, temporal.NewNonRetryableApplicationError(err.Error(), contract.ErrTypeInvalidInput, nil)
+	deadline, err := u.t.begin(validateUniversign(u.in), u.in.Timeout.Or(universignDefaultTimeout))
+	if err != nil {
+		return nil, err
 	}
-	deadline := workflow.Now(ctx).Add(u.in.Timeout.Or(universignDefaultTimeout))
-	u.t.deadline(deadline)
-
-	u.t.stage(contract.StageCreating)
-	if err := createUninterrupted(ctx, "Create the registration at Universign", u.us.CreateUniversignRegistration, u.in.Registration, &u.reg); err != nil {
-		u.t.stage(contract.StageFailed)
+	if err := u.t.create(ctx, "Create the registration at Universign", u.us.CreateUniversignRegistration, u.in.Registration, &u.reg); err != nil {
 		return nil, err
 	}
 	u.t.ref(u.reg.ID)
@@ -76,28 +60,14 @@ func (u *universignRegistration) run(ctx workflow.Context) (*contract.Universign
 	req := request{
 		provider: contract.ProviderUniversign, ref: "registration " + u.reg.ID, failType: contract.ErrTypeRegistrationFailed,
 		deadline: deadline, firstPoll: firstPoll, pollEvery: u.in.PollInterval.Or(universignDefaultPoll),
+		poll: u.us.AwaitUniversignRegistration, read: u.us.GetUniversignRegistration, cancel: u.us.CancelUniversignRegistration,
+		arg: activities.ObjectID{ID: u.reg.ID},
 	}
 	_, verdict, end, err := newWait(u.t, u, req, u.hints, u.reg).follow(ctx)
 	if err != nil {
 		return nil, err
 	}
-	res := &contract.UniversignRegistrationResult{ID: u.reg.ID, State: verdict.Status, URL: u.reg.URL}
-	if err := conclude(u.t, req, verdict, end, res); err != nil {
-		return nil, err
-	}
-	return res, nil
-}
-
-func (u *universignRegistration) poll(ctx workflow.Context) workflow.Future {
-	return workflow.ExecuteActivity(ctx, u.us.AwaitUniversignRegistration, activities.ObjectID{ID: u.reg.ID})
-}
-
-func (u *universignRegistration) read(ctx workflow.Context) workflow.Future {
-	return workflow.ExecuteActivity(ctx, u.us.GetUniversignRegistration, activities.ObjectID{ID: u.reg.ID})
-}
-
-func (u *universignRegistration) cancel(ctx workflow.Context) workflow.Future {
-	return workflow.ExecuteActivity(ctx, u.us.CancelUniversignRegistration, activities.ObjectID{ID: u.reg.ID})
+	return finish(u.t, req, verdict, end, &contract.UniversignRegistrationResult{ID: u.reg.ID, State: verdict.Status, URL: u.reg.URL})
 }
 
 func (u *universignRegistration) judge(s universign.Registration) activities.Verdict {
