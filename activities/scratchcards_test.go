@@ -23,91 +23,23 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/certflow/certflow/internal/provider"
-	"github.com/certflow/certflow/internal/provider/uanataca"
+	"github.com/certflow/certflow/internal/sandbox/sandboxtest"
 )
 
-// raCards is an RA pool of cards 1001..1000+total, some used, that
-// counts every call and lets a test fail one before it is answered.
-type raCards struct {
-	mu    sync.Mutex
-	total int
-	used  map[string]bool
-	calls map[string]int
-	// fault, when set, sees each call (op, its card for isused, and how
-	// many calls of op came before) and may fail it, or panic to stand for
-	// a worker that dies during the call.
-	fault func(op, sn string, n int) error
-}
-
-func newRACards(total int) *raCards {
-	f := &raCards{total: total, used: map[string]bool{}, calls: map[string]int{}}
+// newRACards is a pool of total cards of which every third, from the
+// first, is used.
+func newRACards(total int) *sandboxtest.Cards {
+	ra := sandboxtest.NewCards(total)
 	for i := 1; i <= total; i += 3 {
-		f.used[f.sn(i)] = true
+		ra.Use(ra.SN(i))
 	}
-	return f
-}
-
-func (f *raCards) sn(i int) string { return fmt.Sprint(1000 + i) }
-
-func (f *raCards) call(op, sn string) error {
-	n := f.calls[op]
-	f.calls[op]++
-	if f.fault != nil {
-		return f.fault(op, sn, n)
-	}
-	return nil
-}
-
-func (f *raCards) GetFirstUnusedScratchcard(_ context.Context, _ string) (uanataca.Scratchcard, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.call("first", ""); err != nil {
-		return uanataca.Scratchcard{}, err
-	}
-	for i := 1; i <= f.total; i++ {
-		if !f.used[f.sn(i)] {
-			return uanataca.Scratchcard{SN: uanataca.FlexString(f.sn(i))}, nil
-		}
-	}
-	return uanataca.Scratchcard{}, &provider.Error{Provider: "uanataca", StatusCode: 404}
-}
-
-func (f *raCards) ListScratchcards(_ context.Context, _ string, page int) (uanataca.Page[uanataca.Scratchcard], error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	p := uanataca.Page[uanataca.Scratchcard]{Count: f.total}
-	if err := f.call("list", ""); err != nil {
-		return p, err
-	}
-	for i := (page-1)*10 + 1; i <= min(page*10, f.total); i++ {
-		p.Results = append(p.Results, uanataca.Scratchcard{SN: uanataca.FlexString(f.sn(i))})
-	}
-	if page*10 < f.total {
-		next := fmt.Sprintf("?page=%d", page+1)
-		p.Next = &next
-	}
-	return p, nil
-}
-
-func (f *raCards) IsScratchcardUsed(_ context.Context, sn string) (bool, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.call("isused", sn); err != nil {
-		return false, err
-	}
-	return f.used[sn], nil
-}
-
-func (f *raCards) count(op string) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.calls[op]
+	return ra
 }
 
 // fill runs one FillScratchcards attempt against ra, resuming from
 // heartbeat when it is not nil, and returns its result, its error and the
 // last heartbeat details it recorded.
-func fill(t *testing.T, ra *raCards, in FillInput, heartbeat json.RawMessage) (FillResult, error, json.RawMessage) {
+func fill(t *testing.T, ra *sandboxtest.Cards, in FillInput, heartbeat json.RawMessage) (FillResult, error, json.RawMessage) {
 	t.Helper()
 	return fillWith(t, &Scratchcards{Client: ra}, in, heartbeat)
 }
@@ -155,7 +87,7 @@ func TestFillResumesFromHeartbeatAfterACrash(t *testing.T) {
 
 	const crashAt = 15 // the 16th isused never answers: the worker died
 	crashing := newRACards(100)
-	crashing.fault = func(op, _ string, n int) error {
+	crashing.Fault = func(op, _ string, n int) error {
 		if op == "isused" && n == crashAt {
 			panic("worker killed")
 		}
@@ -177,13 +109,13 @@ func TestFillResumesFromHeartbeatAfterACrash(t *testing.T) {
 	if !slices.Equal(got.Cards, want.Cards) {
 		t.Fatalf("resumed fill found %v, want %v", got.Cards, want.Cards)
 	}
-	if n := resumed.count("first"); n != 0 {
+	if n := resumed.Calls("first"); n != 0 {
 		t.Errorf("resumed fill asked get_first_unused %d time(s) again, want 0", n)
 	}
-	if n, all := resumed.count("isused"), whole.count("isused"); n > all-crashAt {
+	if n, all := resumed.Calls("isused"), whole.Calls("isused"); n > all-crashAt {
 		t.Errorf("resumed fill asked isused %d times; the whole fill asks %d, %d of them before the crash", n, all, crashAt)
 	}
-	if n, all := resumed.count("list"), whole.count("list"); n >= all {
+	if n, all := resumed.Calls("list"), whole.Calls("list"); n >= all {
 		t.Errorf("resumed fill read %d list pages, as many as the whole fill (%d): it searched for the page again", n, all)
 	}
 }
@@ -193,7 +125,7 @@ func TestFillResumesFromHeartbeatAfterACrash(t *testing.T) {
 func TestFillRetriesAFailedCallAfterRetryAfter(t *testing.T) {
 	const retryAfter = 200 * time.Millisecond
 	ra := newRACards(100)
-	ra.fault = func(op, _ string, n int) error {
+	ra.Fault = func(op, _ string, n int) error {
 		switch {
 		case op == "isused" && n == 3:
 			return &provider.Error{Provider: "uanataca", StatusCode: http.StatusTooManyRequests, RetryAfter: retryAfter}
@@ -208,7 +140,7 @@ func TestFillRetriesAFailedCallAfterRetryAfter(t *testing.T) {
 	if err != nil || len(got.Cards) != 10 {
 		t.Fatalf("fill: %v, %v; want 10 cards", got, err)
 	}
-	if n := ra.count("first"); n != 1 {
+	if n := ra.Calls("first"); n != 1 {
 		t.Errorf("get_first_unused asked %d times, want once: a failed call must not restart the fill", n)
 	}
 	if waited := time.Since(start); waited < retryAfter {
@@ -220,7 +152,7 @@ func TestFillRetriesAFailedCallAfterRetryAfter(t *testing.T) {
 // they are handed out, never thrown away.
 func TestFillKeepsCardsFoundWhenACallKeepsFailing(t *testing.T) {
 	ra := newRACards(100)
-	ra.fault = func(op, sn string, _ int) error {
+	ra.Fault = func(op, sn string, _ int) error {
 		if op == "isused" && sn == "1009" {
 			return &provider.Error{Provider: "uanataca", StatusCode: http.StatusServiceUnavailable}
 		}
@@ -234,7 +166,7 @@ func TestFillKeepsCardsFoundWhenACallKeepsFailing(t *testing.T) {
 	if fmt.Sprint(got.Cards) != "[1002 1003 1005 1006 1008]" || got.Cursor != 1 {
 		t.Fatalf("fill found %v (cursor %d), want [1002 1003 1005 1006 1008] on page 1", got.Cards, got.Cursor)
 	}
-	if n := ra.count("isused"); n != 6+3 {
+	if n := ra.Calls("isused"); n != 6+3 {
 		t.Errorf("isused asked %d times, want 1003 to 1008 once each and 1009 three times", n)
 	}
 }

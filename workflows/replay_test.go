@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
@@ -57,12 +58,13 @@ func TestReplayRecordedHistories(t *testing.T) {
 	versions := map[string]map[bool]int{}
 	for _, file := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(file), ".json"), func(t *testing.T) {
-			typ := workflowType(t, file)
+			h := readHistory(t, file)
+			typ := workflowType(h)
 			covered[typ] = true
 			if versions[typ] == nil {
 				versions[typ] = map[bool]int{}
 			}
-			versions[typ][hasChange(t, file, waitLoopChange)]++
+			versions[typ][hasChange(h, waitLoopChange)]++
 			r := worker.NewWorkflowReplayer()
 			for _, w := range replayed {
 				r.RegisterWorkflowWithOptions(w.fn, workflow.RegisterOptions{Name: w.name})
@@ -94,17 +96,7 @@ const waitLoopChange = "wait-loop-records"
 
 // hasChange reports whether a history recorded the workflow.GetVersion
 // marker of changeID.
-func hasChange(t *testing.T, file, changeID string) bool {
-	t.Helper()
-	f, err := os.Open(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h, err := client.HistoryFromJSON(f, client.HistoryJSONOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+func hasChange(h *historypb.History, changeID string) bool {
 	for _, e := range h.GetEvents() {
 		for _, p := range e.GetMarkerRecordedEventAttributes().GetDetails()["change-id"].GetPayloads() {
 			if string(p.GetData()) == strconv.Quote(changeID) {
@@ -115,8 +107,9 @@ func hasChange(t *testing.T, file, changeID string) bool {
 	return false
 }
 
-// workflowType reads the workflow type a history file starts.
-func workflowType(t *testing.T, file string) string {
+// readHistory reads a history file in `temporal workflow show --output
+// json` form.
+func readHistory(t *testing.T, file string) *historypb.History {
 	t.Helper()
 	f, err := os.Open(file)
 	if err != nil {
@@ -127,6 +120,11 @@ func workflowType(t *testing.T, file string) string {
 	if err != nil || len(h.GetEvents()) == 0 {
 		t.Fatalf("%s is not a history in `temporal workflow show --output json` form: %v", file, err)
 	}
+	return h
+}
+
+// workflowType is the workflow type a history starts.
+func workflowType(h *historypb.History) string {
 	return h.GetEvents()[0].GetWorkflowExecutionStartedEventAttributes().GetWorkflowType().GetName()
 }
 

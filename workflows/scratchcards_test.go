@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"math/rand/v2"
 	"net/http"
 	"slices"
@@ -27,78 +26,8 @@ import (
 
 	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/internal/provider"
-	"github.com/certflow/certflow/internal/provider/uanataca"
+	"github.com/certflow/certflow/internal/sandbox/sandboxtest"
 )
-
-// fakeCards is an RA pool of cards 1001.. of which the test marks some
-// used; it serves the allocator's activities through their real code.
-type fakeCards struct {
-	scripted
-	total int
-	used  map[string]bool
-	// fault, when set, may fail a call (op, and the card for isused)
-	// before it is answered.
-	fault func(op, sn string) error
-}
-
-// failing calls scripted errors, then the fault hook; the caller holds mu.
-func (f *fakeCards) failing(op, sn string) error {
-	if err := f.call(op); err != nil {
-		return err
-	}
-	if f.fault != nil {
-		return f.fault(op, sn)
-	}
-	return nil
-}
-
-func (f *fakeCards) sn(i int) string { return fmt.Sprint(1000 + i) }
-
-func (f *fakeCards) GetFirstUnusedScratchcard(_ context.Context, _ string) (uanataca.Scratchcard, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.failing("first", ""); err != nil {
-		return uanataca.Scratchcard{}, err
-	}
-	for i := 1; i <= f.total; i++ {
-		if !f.used[f.sn(i)] {
-			return uanataca.Scratchcard{SN: uanataca.FlexString(f.sn(i))}, nil
-		}
-	}
-	return uanataca.Scratchcard{}, &provider.Error{Provider: "uanataca", StatusCode: 404, Message: "No scratchcards available"}
-}
-
-func (f *fakeCards) ListScratchcards(_ context.Context, _ string, page int) (uanataca.Page[uanataca.Scratchcard], error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	p := uanataca.Page[uanataca.Scratchcard]{Count: f.total}
-	if err := f.failing("list", ""); err != nil {
-		return p, err
-	}
-	for i := (page-1)*10 + 1; i <= min(page*10, f.total); i++ {
-		p.Results = append(p.Results, uanataca.Scratchcard{SN: uanataca.FlexString(f.sn(i))})
-	}
-	if page*10 < f.total {
-		next := fmt.Sprintf("?page=%d", page+1)
-		p.Next = &next
-	}
-	return p, nil
-}
-
-func (f *fakeCards) IsScratchcardUsed(_ context.Context, sn string) (bool, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.failing("isused", sn); err != nil {
-		return false, err
-	}
-	return f.used[sn], nil
-}
-
-func (f *fakeCards) use(sn string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.used[sn] = true
-}
 
 // fakeHolders is the Temporal client's view of the lease holders'
 // workflows: each runs until the test closes it.
@@ -120,7 +49,7 @@ func (f *fakeHolders) DescribeWorkflowExecution(_ context.Context, id, _ string)
 
 type allocatorEnv struct {
 	*testEnv
-	cards   *fakeCards
+	cards   *sandboxtest.Cards
 	holders *fakeHolders
 	// got records each allocation's card or error, in the order asked.
 	got []string
@@ -130,11 +59,8 @@ type allocatorEnv struct {
 
 func newAllocatorEnv(total int, used ...string) *allocatorEnv {
 	env := &allocatorEnv{
-		testEnv: newTestEnv(), cards: &fakeCards{total: total, used: map[string]bool{}},
+		testEnv: newTestEnv(), cards: sandboxtest.NewCards(total, used...),
 		holders: &fakeHolders{closed: map[string]time.Time{}}, handedTo: map[string][]string{},
-	}
-	for _, sn := range used {
-		env.cards.used[sn] = true
 	}
 	env.RegisterWorkflow(ScratchcardAllocator)
 	env.RegisterActivity(&activities.Scratchcards{
@@ -223,7 +149,7 @@ func TestAllocatorHandsOutDistinctUnusedCards(t *testing.T) {
 	}
 	// A fill looks for a page of cards at least: eight allocations, one
 	// fill, not a call to the RA per card.
-	if n := env.cards.count("first"); n != 1 {
+	if n := env.cards.Calls("first"); n != 1 {
 		t.Fatalf("%d fills for 8 allocations, want 1", n)
 	}
 }
@@ -233,7 +159,7 @@ func TestAllocatorReleasedCardIsHandedOutAgainUsedCardNever(t *testing.T) {
 	env.allocate(t, 1*time.Second, "wf-a", nil) // 1001
 	env.allocate(t, 2*time.Second, "wf-b", nil) // 1002
 	env.report(3*time.Second, contract.CardReport{SN: "1001", Holder: "wf-a", Outcome: contract.CardReleased})
-	env.RegisterDelayedCallback(func() { env.cards.use("1002") }, 3*time.Second)
+	env.RegisterDelayedCallback(func() { env.cards.Use("1002") }, 3*time.Second)
 	env.report(4*time.Second, contract.CardReport{SN: "1002", Holder: "wf-b", Outcome: contract.CardUsed})
 	env.report(4*time.Second, contract.CardReport{SN: "1003", Holder: "wf-stale", Outcome: contract.CardReleased}) // not its lease: ignored
 	env.allocate(t, 5*time.Second, "wf-c", nil)
@@ -249,7 +175,7 @@ func TestAllocatorRepeatedHolderGetsItsCardAndGivingBackReplacesIt(t *testing.T)
 	env := newAllocatorEnv(30)
 	env.allocate(t, 1*time.Second, "wf-a", nil)
 	env.allocate(t, 2*time.Second, "wf-a", nil) // a retry: same card
-	env.RegisterDelayedCallback(func() { env.cards.use("1001") }, 3*time.Second)
+	env.RegisterDelayedCallback(func() { env.cards.Use("1001") }, 3*time.Second)
 	env.allocate(t, 4*time.Second, "wf-a", &contract.CardReport{SN: "1001", Holder: "wf-a", Outcome: contract.CardTaken})
 	env.run(t, time.Minute)
 
@@ -278,7 +204,7 @@ func TestAllocatorLeaseOfClosedHolderCheckedAtRA(t *testing.T) {
 	env := newAllocatorEnv(30)
 	env.allocate(t, 1*time.Second, "wf-a", nil) // 1001, never reported: its issuance vanished
 	env.allocate(t, 2*time.Second, "wf-b", nil) // 1002, used but never reported
-	env.RegisterDelayedCallback(func() { env.cards.use("1002") }, 3*time.Second)
+	env.RegisterDelayedCallback(func() { env.cards.Use("1002") }, 3*time.Second)
 	env.closeHolder(10*time.Minute, "wf-a")
 	env.closeHolder(10*time.Minute, "wf-b")
 	env.allocate(t, lapse+2*time.Minute, "wf-c", nil)
@@ -298,7 +224,7 @@ func TestAllocatorRunBeforeLeaseEndsByHolderKeepsTTLExpiry(t *testing.T) {
 	env.OnGetVersion(leaseEndsByHolder, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
 	env.allocate(t, 1*time.Second, "wf-a", nil) // 1001, holder still running
 	env.allocate(t, 2*time.Second, "wf-b", nil) // 1002, used
-	env.RegisterDelayedCallback(func() { env.cards.use("1002") }, 3*time.Second)
+	env.RegisterDelayedCallback(func() { env.cards.Use("1002") }, 3*time.Second)
 	env.allocate(t, 2*legacyLeaseTTL+time.Minute, "wf-c", nil)
 	env.run(t, 3*legacyLeaseTTL)
 
@@ -316,11 +242,11 @@ func TestAllocatorKeepsLeaseWhileItsHolderRetriesCreate(t *testing.T) {
 	for i := range 20 {
 		holder := fmt.Sprintf("wf-%d", i)
 		env.allocateThen(t, time.Duration(i+1)*6*time.Minute, holder, nil, func(sn string) {
-			env.cards.use(sn) // created at once
+			env.cards.Use(sn) // created at once
 			env.SignalWorkflow(contract.SignalScratchcard, contract.CardReport{SN: sn, Holder: holder, Outcome: contract.CardUsed})
 		})
 	}
-	env.RegisterDelayedCallback(func() { env.cards.use("1001") }, 2*time.Hour) // the create succeeds at last
+	env.RegisterDelayedCallback(func() { env.cards.Use("1001") }, 2*time.Hour) // the create succeeds at last
 	env.report(2*time.Hour, contract.CardReport{SN: "1001", Holder: "wf-stuck", Outcome: contract.CardUsed})
 	env.run(t, 2*time.Hour+10*time.Minute)
 
@@ -337,7 +263,7 @@ func TestAllocatorKeepsLeaseWhileItsHolderRetriesCreate(t *testing.T) {
 // card is the next one handed out.
 func TestAllocatorAppliesReportsWhileALeaseCheckWaitsOnTheRA(t *testing.T) {
 	env := newAllocatorEnv(30)
-	env.cards.fault = func(op, sn string) error {
+	env.cards.Fault = func(op, sn string, _ int) error {
 		if op == "isused" && sn == "1001" {
 			return &provider.Error{Provider: "uanataca", Operation: "is_scratchcard_used", StatusCode: http.StatusServiceUnavailable}
 		}
@@ -360,12 +286,13 @@ func TestAllocatorAppliesReportsWhileALeaseCheckWaitsOnTheRA(t *testing.T) {
 func TestAllocatorServesConcurrentAllocationsFromAFaultyRA(t *testing.T) {
 	env := newAllocatorEnv(300)
 	env.SetTestTimeout(time.Minute) // the fills' retries wait real time
+	usedBefore := map[string]bool{}
 	for i := 1; i <= 300; i += 4 {
-		env.cards.used[env.cards.sn(i)] = true // used outside certflow
+		env.cards.Use(env.cards.SN(i)) // used outside certflow
+		usedBefore[env.cards.SN(i)] = true
 	}
-	usedBefore := maps.Clone(env.cards.used)
 	rng := rand.New(rand.NewPCG(12, 6))
-	env.cards.fault = func(op, _ string) error {
+	env.cards.Fault = func(op, _ string, _ int) error {
 		switch r := rng.Float64(); {
 		case r < 0.30:
 			return &provider.Error{Provider: "uanataca", Operation: op, StatusCode: http.StatusServiceUnavailable}

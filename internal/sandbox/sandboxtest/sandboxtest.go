@@ -1,4 +1,5 @@
-// Package sandboxtest holds the helpers the emulators' tests share: the
+// Package sandboxtest holds the helpers the emulators' tests share (and a
+// fake RA card pool, Cards, for the scratchcard tests): the
 // emulators work in background goroutines (timers, webhook deliveries, the
 // server's), so their tests read logs while they are written and wait for
 // effects rather than sleep.
