@@ -7,9 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/certflow/certflow/contract"
-
 	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/contract"
 	"github.com/certflow/certflow/internal/provider"
 	"github.com/certflow/certflow/internal/provider/humanos"
 )

@@ -6,12 +6,11 @@ import (
 	"slices"
 	"time"
 
-	"github.com/certflow/certflow/contract"
-
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/contract"
 )
 
 // This file is the part every provider lifecycle shares once its request

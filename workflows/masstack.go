@@ -4,11 +4,10 @@ import (
 	"errors"
 	"time"
 
-	"github.com/certflow/certflow/contract"
-
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/contract"
 	"github.com/certflow/certflow/internal/provider/masstack"
 )
 

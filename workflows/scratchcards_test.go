@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/certflow/certflow/contract"
-
 	"go.temporal.io/api/enums/v1"
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
@@ -21,10 +19,10 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
-
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/contract"
 	"github.com/certflow/certflow/internal/provider"
 	"github.com/certflow/certflow/internal/sandbox/sandboxtest"
 )

@@ -3,10 +3,10 @@ package workflows
 import (
 	"time"
 
-	"github.com/certflow/certflow/contract"
-
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/certflow/certflow/contract"
 )
 
 // tracker keeps a workflow's Status, answers the status query with it, and

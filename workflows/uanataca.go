@@ -6,12 +6,11 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/certflow/certflow/contract"
-
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/contract"
 	"github.com/certflow/certflow/internal/provider/uanataca"
 )
 

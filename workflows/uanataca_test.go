@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/certflow/certflow/contract"
-
 	"github.com/rs/zerolog"
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/activity"
@@ -20,6 +18,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/contract"
 	"github.com/certflow/certflow/internal/logging"
 	"github.com/certflow/certflow/internal/provider"
 	"github.com/certflow/certflow/internal/provider/uanataca"

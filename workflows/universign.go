@@ -3,11 +3,10 @@ package workflows
 import (
 	"time"
 
-	"github.com/certflow/certflow/contract"
-
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/certflow/certflow/activities"
+	"github.com/certflow/certflow/contract"
 	"github.com/certflow/certflow/internal/provider/universign"
 )
 
