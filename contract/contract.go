@@ -73,15 +73,15 @@ const (
 // Error types of the failures certflow workflows end with; callers match on
 // them. Activity error types are in package activities.
 const (
-	ErrTypeInvalidInput      = "InvalidInput"
-	ErrTypeDeadlineExceeded  = "DeadlineExceeded"
-	ErrTypeRequestCancelled  = "RequestCancelledAtProvider"
-	ErrTypeExpiredAtProvider = "ExpiredAtProvider"
+	ErrTypeInvalidInput               = "InvalidInput"
+	ErrTypeDeadlineExceeded           = "DeadlineExceeded"
+	ErrTypeRequestCancelledAtProvider = "RequestCancelledAtProvider"
+	ErrTypeExpiredAtProvider          = "ExpiredAtProvider"
 	// Failures at the provider, by lifecycle.
-	ErrTypeVideoIDFailed          = "VideoIdentificationFailed"
-	ErrTypeRegistrationFailed     = "RegistrationFailed"
-	ErrTypeIdentificationRejected = "IdentificationRejected"
-	ErrTypeRejectedBySubject      = "RejectedBySubject"
+	ErrTypeVideoIdentificationFailed = "VideoIdentificationFailed"
+	ErrTypeRegistrationFailed        = "RegistrationFailed"
+	ErrTypeIdentificationRejected    = "IdentificationRejected"
+	ErrTypeRejectedBySubject         = "RejectedBySubject"
 )
 
 // Duration is a time span in workflow inputs. It reads and writes as a

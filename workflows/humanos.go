@@ -49,9 +49,9 @@ func humanosIdempotencyKey(info *workflow.Info) string {
 // HumanosRequest creates the request exactly once, exposes each subject's
 // link and code through the status query at once, then follows the
 // subjects' decisions until every credential is decided. Webhooks are hints:
-// each new one triggers a read of the request, so the outcome is the same
-// whatever the order, and repeats are applied once. On its deadline or on
-// cancellation it cancels the request at Humanos.
+// one that the last read does not show triggers a read of the request, so
+// the outcome is the same whatever the order, and repeats cost nothing. On
+// its deadline or on cancellation it cancels the request at Humanos.
 func HumanosRequest(ctx workflow.Context, in contract.HumanosRequestInput) (*contract.HumanosRequestResult, error) {
 	return execute(ctx, &humanosRequest{in: in, subject: map[string]int{}, heard: map[string]bool{}})
 }

@@ -479,10 +479,10 @@ func conclude(t *tracker, req request, v activities.Verdict, end waitEnd, detail
 	t.stage(contract.StageFailed)
 	if v.Outcome == activities.OutcomeGone {
 		return temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("%s no longer exists at %s", req.ref, req.provider), contract.ErrTypeRequestCancelled, nil, details)
+			fmt.Sprintf("%s no longer exists at %s", req.ref, req.provider), contract.ErrTypeRequestCancelledAtProvider, nil, details)
 	}
 	return temporal.NewNonRetryableApplicationError(
-		fmt.Sprintf("%s was cancelled at %s (status %s)", req.ref, req.provider, v.Status), contract.ErrTypeRequestCancelled, nil, details)
+		fmt.Sprintf("%s was cancelled at %s (status %s)", req.ref, req.provider, v.Status), contract.ErrTypeRequestCancelledAtProvider, nil, details)
 }
 
 // finish concludes a lifecycle (conclude) and returns its result, or the

@@ -96,7 +96,7 @@ func (u *uanatacaIssuance) run(ctx workflow.Context) (*contract.UanatacaIssuance
 
 	every := u.in.PollInterval.Or(uanatacaDefaultPoll)
 	req := request{
-		provider: contract.ProviderUanataca, ref: fmt.Sprintf("request %d", created.PK), failType: contract.ErrTypeVideoIDFailed,
+		provider: contract.ProviderUanataca, ref: fmt.Sprintf("request %d", created.PK), failType: contract.ErrTypeVideoIdentificationFailed,
 		deadline: deadline, firstPoll: every, pollEvery: every,
 		poll: u.ua.AwaitUanatacaRequest, read: u.ua.GetUanatacaRequest, cancel: u.ua.CancelUanatacaRequest,
 		arg: activities.RequestPK{PK: created.PK},
