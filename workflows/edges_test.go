@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/contract"
@@ -151,4 +152,46 @@ func durationsSince(start time.Time, at []time.Time) []time.Duration {
 		out = append(out, a.Sub(start))
 	}
 	return out
+}
+
+// A run started before the wait loop's redesign (no version marker) keeps
+// the blocking wait, so its history replays: it still completes through
+// webhooks, and it still has the old loop's flaw that a forged hint hides
+// the genuine one until the next poll.
+func TestRunsStartedBeforeTheRedesignKeepTheBlockingWait(t *testing.T) {
+	tests := []struct {
+		name      string
+		forged    bool
+		wantReads int
+		wantPolls int
+	}{
+		{"issued through webhooks", false, 2, 1},
+		{"forged hint hides the genuine one", true, 1, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := newIssuanceEnv(t, nil)
+			env.OnGetVersion(waitLoopChange, workflow.DefaultVersion, waitLoopRecords).Return(workflow.DefaultVersion)
+			in := validIssuance()
+			in.PollInterval = contract.Duration(24 * time.Hour)
+			if tt.forged {
+				env.RegisterDelayedCallback(func() {
+					env.SignalWorkflow(contract.SignalWebhook, contract.UanatacaWebhook{PK: 46761, Status: uanataca.StatusIssued})
+				}, time.Minute)
+			} else {
+				env.at(time.Minute, uanataca.StatusEnrollReady, true)
+			}
+			env.at(2*time.Hour, uanataca.StatusIssued, true)
+			env.ExecuteWorkflow(UanatacaIssuance, in)
+
+			res, err := env.issuance(t)
+			if err != nil || res.Status != uanataca.StatusIssued {
+				t.Fatalf("result %+v, %v; want ISSUED", res, err)
+			}
+			reads, polls := len(env.started["GetUanatacaRequest"]), len(env.started["AwaitUanatacaRequest"])
+			if reads != tt.wantReads || polls != tt.wantPolls {
+				t.Fatalf("%d reads and %d polls, want %d and %d", reads, polls, tt.wantReads, tt.wantPolls)
+			}
+		})
+	}
 }
