@@ -84,9 +84,9 @@ func notFinal(what string) error {
 		temporal.ApplicationErrorOptions{Category: temporal.ApplicationErrorCategoryBenign})
 }
 
-// What a provider's answer means is read here and only here: mapError for
-// Temporal's retries, and the predicates below for the few answers an
-// activity acts on itself.
+// What a provider's answer means is read here: mapError for Temporal's
+// retries, and the predicates below for most answers an activity acts on
+// itself (the approval's 412 and a fill's 404 are read where acted on).
 
 // alreadyFinal reports whether a cancel call's error means the resource is
 // already gone (404), already final (409) or in a state that forbids it

@@ -45,6 +45,56 @@ func TestDeadlineActedOnWhileReReadRetries(t *testing.T) {
 	}
 }
 
+// The RA refuses every upload with 5xx for longer than the issuance may
+// wait: the deadline still ends it, at the deadline, and the request is
+// cancelled at the RA, instead of the upload retrying for a day.
+func TestDeadlineActedOnWhileDocumentsRetry(t *testing.T) {
+	env := newIssuanceEnv(t, &uanataca.Approval{Username: "rao", Password: "p", PIN: "1", RAOID: 7})
+	in := validIssuance()
+	in.Timeout = contract.Duration(3 * time.Hour)
+	in.Documents = []uanataca.Document{{Type: uanataca.DocumentFront, Filename: "front.jpg", Content: []byte("front")}}
+	env.ra.fail("upload", &provider.Error{Provider: "uanataca", Operation: "upload_document", StatusCode: http.StatusServiceUnavailable})
+	env.ExecuteWorkflow(UanatacaIssuance, in)
+
+	_, err := env.issuance(t)
+	if errorType(err) != contract.ErrTypeDeadlineExceeded {
+		t.Fatalf("error = %v, want %s", err, contract.ErrTypeDeadlineExceeded)
+	}
+	start := env.started["AllocateScratchcard"][0]
+	cancels := env.started["CancelUanatacaRequest"]
+	if len(cancels) != 1 || cancels[0].Sub(start) > 3*time.Hour+time.Minute || env.ra.status(46761) != uanataca.StatusCancelled {
+		t.Fatalf("cancels at %v after the start, status %s; want one at the 3h deadline, CANCELLED", durationsSince(start, cancels), env.ra.status(46761))
+	}
+}
+
+// An issuance cancelled while its create is retrying uploads nothing: the
+// request, once created, is cancelled at once (as runs begun before the
+// wait loop's redesign did, so their histories replay).
+func TestCancelledDuringCreateUploadsNothing(t *testing.T) {
+	for _, old := range []bool{false, true} {
+		t.Run(map[bool]string{false: "new run", true: "run begun before the redesign"}[old], func(t *testing.T) {
+			env := newIssuanceEnv(t, &uanataca.Approval{Username: "rao", Password: "p", PIN: "1", RAOID: 7})
+			if old {
+				env.OnGetVersion(waitLoopChange, workflow.DefaultVersion, waitLoopRecords).Return(workflow.DefaultVersion)
+			}
+			in := validIssuance()
+			in.Documents = []uanataca.Document{{Type: uanataca.DocumentFront, Filename: "front.jpg", Content: []byte("front")}}
+			unavailable := &provider.Error{Provider: "uanataca", Operation: "create_request", StatusCode: http.StatusServiceUnavailable}
+			env.ra.script("create", unavailable, unavailable, unavailable)
+			env.RegisterDelayedCallback(env.CancelWorkflow, 2*time.Second)
+			env.ExecuteWorkflow(UanatacaIssuance, in)
+
+			var ce *temporal.CanceledError
+			if _, err := env.issuance(t); !errors.As(err, &ce) {
+				t.Fatalf("error = %v, want a cancellation", err)
+			}
+			if env.ra.count("upload") != 0 || env.ra.status(46761) != uanataca.StatusCancelled {
+				t.Fatalf("%d uploads, status %s; want none, CANCELLED", env.ra.count("upload"), env.ra.status(46761))
+			}
+		})
+	}
+}
+
 // A forged ISSUED webhook arrives while the request is CREATED; two hours
 // later the request really is ISSUED and its genuine webhook arrives. The
 // forged one must not hide it: the issuance completes on the genuine

@@ -240,7 +240,16 @@ func (w *wait[S, H]) follow(ctx workflow.Context) (S, activities.Verdict, waitEn
 			w.t.stage(contract.StageFailed)
 			return w.last, w.verdict, end, fmt.Errorf("cancelling %s failed; cancel it there by hand: %w", w.req, cerr)
 		}
-		w.last, w.verdict = final, verdict
+		if !verdict.Final() {
+			// The provider refused the cancel (409/412) yet shows the
+			// request open: nothing certflow can do will close it.
+			w.t.stage(contract.StageFailed)
+			return w.last, verdict, end, fmt.Errorf("%s refused the cancel and is still %s there; cancel it there by hand", w.req, verdict.Status)
+		}
+		if verdict.Outcome != activities.OutcomeGone {
+			w.last = final // a gone request keeps the last state read
+		}
+		w.verdict = verdict
 		w.t.providerStatus(verdict.Status)
 	}
 	return w.last, w.verdict, end, nil

@@ -30,8 +30,8 @@ func validateMasStack(in contract.MasStackIdentificationInput) error {
 	return err
 }
 
-// timeout is the workflow's deadline: the given one, or the
-// identification's own validity plus a margin.
+// masstackTimeout is how long the workflow waits before cancelling: the
+// given timeout, or the identification's own validity plus a margin.
 func masstackTimeout(in contract.MasStackIdentificationInput) time.Duration {
 	validity := masstack.MaxExpiresIn
 	if v, err := masstack.ParseISODuration(in.Identification.ExpiresIn); err == nil && in.Identification.ExpiresIn != "" {

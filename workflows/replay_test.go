@@ -64,7 +64,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 			if versions[typ] == nil {
 				versions[typ] = map[bool]int{}
 			}
-			versions[typ][hasChange(h, waitLoopChange)]++
+			versions[typ][hasChange(h, changeOf[typ])]++
 			r := worker.NewWorkflowReplayer()
 			for _, w := range replayed {
 				r.RegisterWorkflowWithOptions(w.fn, workflow.RegisterOptions{Name: w.name})
@@ -81,18 +81,26 @@ func TestReplayRecordedHistories(t *testing.T) {
 			t.Errorf("no recorded history of %s in testdata/histories; record one in e2e TestRecordHistories", w.name)
 		}
 	}
-	// Both waits must stay covered while runs of the old one may exist:
-	// the *.blocking-wait.json histories were recorded before
-	// waitLoopChange, the others since.
-	for _, typ := range []string{contract.UanatacaIssuanceName, contract.UniversignRegistrationName, contract.MasStackIdentificationName, contract.HumanosRequestName} {
+	// Both loops must stay covered while runs of the old one may exist:
+	// the *.before-redesign.json histories were recorded before the
+	// change, the others since.
+	for typ, change := range changeOf {
 		if versions[typ][false] == 0 || versions[typ][true] == 0 {
-			t.Errorf("%s: %d histories recorded before %q and %d since, want both", typ, versions[typ][false], waitLoopChange, versions[typ][true])
+			t.Errorf("%s: %d histories recorded before %q and %d since, want both", typ, versions[typ][false], change, versions[typ][true])
 		}
 	}
 }
 
-// waitLoopChange is the workflows' change ID of the wait loop's redesign.
-const waitLoopChange = "wait-loop-records"
+// changeOf is, by workflow type, the change ID (workflow.GetVersion) under
+// which the loop was redesigned: the wait of the provider lifecycles, the
+// allocator's loop.
+var changeOf = map[string]string{
+	contract.UanatacaIssuanceName:       "wait-loop-records",
+	contract.UniversignRegistrationName: "wait-loop-records",
+	contract.MasStackIdentificationName: "wait-loop-records",
+	contract.HumanosRequestName:         "wait-loop-records",
+	contract.ScratchcardAllocatorName:   "allocator-records-reports",
+}
 
 // hasChange reports whether a history recorded the workflow.GetVersion
 // marker of changeID.

@@ -25,14 +25,17 @@ const (
 	// alone: longer than one create attempt (callTimeout), so no create the
 	// holder started can still reach the RA when the card is checked.
 	closedHolderGrace = 2 * callTimeout
-	// leaseEndsByHolder versions the lease check. Before it, a lease
-	// without news for legacyLeaseTTL was ended by the RA's isused alone,
-	// though its holder's create may still be retrying (up to 24 h). A run
-	// whose lease timer fired under that code keeps it (expireByTTL) so
-	// its history replays, until it continues as new (allocatorRunLimit
-	// allocations at most).
-	leaseEndsByHolder = "lease-ends-by-holder"
-	legacyLeaseTTL    = 30 * time.Minute
+	// allocatorLoopChange versions the allocator's loop, taken once at a
+	// run's start. Before it, reports were received in the loop's Selector,
+	// and a lease without news for legacyLeaseTTL was ended inside the
+	// timer's callback by the RA's isused alone, though its holder's create
+	// may still be retrying (up to 24 h). A run begun before it keeps that
+	// loop (serveBlocking) so its history replays, until it continues as
+	// new (allocatorRunLimit allocations at most); the next run records
+	// the version and leases end only by their holders.
+	allocatorLoopChange  = "allocator-records-reports"
+	allocatorLoopRecords = 1
+	legacyLeaseTTL       = 30 * time.Minute
 	// allocatorRunLimit bounds one run's allocations; then it continues as
 	// new, carrying its state, so its history stays bounded.
 	allocatorRunLimit = 500
@@ -81,39 +84,13 @@ func ScratchcardAllocator(ctx workflow.Context, st contract.AllocatorState) erro
 		return err
 	}
 
-	// Reports only record; the blocking work (checking leases) runs in
-	// this function's loop below, which awaits recorded state, so a check
-	// waiting on the RA delays neither a report nor an allocation.
 	reports := workflow.GetSignalChannel(ctx, contract.SignalScratchcard)
-	workflow.Go(ctx, func(ctx workflow.Context) {
-		for {
-			var r contract.CardReport
-			reports.Receive(ctx, &r)
-			a.report(r)
+	if workflow.GetVersion(ctx, allocatorLoopChange, workflow.DefaultVersion, allocatorLoopRecords) == workflow.DefaultVersion {
+		if err := a.serveBlocking(ctx, reports); err != nil {
+			return err
 		}
-	})
-	// One check timer at a time, so reports add nothing to history but
-	// themselves.
-	timerCtx, stopTimer := workflow.WithCancel(ctx)
-	defer stopTimer()
-	checkDue := workflow.NewTimer(timerCtx, leaseCheckInterval)
-	for {
-		// Await fails, or its condition holds through the cancelled
-		// timer, when an operator stops the allocator: the next
-		// allocation starts a fresh one, which finds unused cards at the
-		// RA again.
-		if err := workflow.Await(ctx, func() bool { return checkDue.IsReady() || a.handOverDue(ctx) }); err != nil || ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if !checkDue.IsReady() {
-			break
-		}
-		if workflow.GetVersion(ctx, leaseEndsByHolder, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
-			a.expireByTTL(ctx)
-		} else {
-			a.checkLeases(ctx)
-		}
-		checkDue = workflow.NewTimer(timerCtx, leaseCheckInterval)
+	} else if err := a.serve(ctx, reports); err != nil {
+		return err
 	}
 	// Hand over: refuse new allocations, let running ones finish, apply
 	// every report, then continue with the same state.
@@ -129,6 +106,80 @@ func ScratchcardAllocator(ctx workflow.Context, st contract.AllocatorState) erro
 		a.report(r)
 	}
 	return workflow.NewContinueAsNewError(ctx, contract.ScratchcardAllocatorName, a.st)
+}
+
+// serve records reports and checks the leases every leaseCheckInterval
+// until the run should hand over. Reports only record; the blocking work
+// (checking leases) runs in this loop, which awaits recorded state, so a
+// check waiting on the RA delays neither a report nor an allocation. It
+// returns the workflow's cancellation (an operator stopped the allocator:
+// the next allocation starts a fresh one, which finds unused cards at the
+// RA again).
+func (a *allocator) serve(ctx workflow.Context, reports workflow.ReceiveChannel) error {
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		for {
+			var r contract.CardReport
+			reports.Receive(ctx, &r)
+			a.report(r)
+		}
+	})
+	// One check timer at a time, so reports add nothing to history but
+	// themselves.
+	timerCtx, stopTimer := workflow.WithCancel(ctx)
+	defer stopTimer()
+	checkDue := workflow.NewTimer(timerCtx, leaseCheckInterval)
+	for {
+		if err := workflow.Await(ctx, func() bool { return checkDue.IsReady() || a.handOverDue(ctx) }); err != nil || ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if !checkDue.IsReady() {
+			return nil
+		}
+		a.checkLeases(ctx)
+		checkDue = workflow.NewTimer(timerCtx, leaseCheckInterval)
+	}
+}
+
+// serveBlocking is serve as it was before allocatorLoopChange, kept only
+// for runs begun before it (see there): reports are received in the
+// loop's Selector, and the lease expiry runs inside the timer's callback.
+// Remove it, with the version check, once every allocator has continued
+// as new since the deploy.
+func (a *allocator) serveBlocking(ctx workflow.Context, reports workflow.ReceiveChannel) error {
+	timerCtx, stopTimer := workflow.WithCancel(ctx)
+	defer stopTimer()
+	expiry := workflow.NewTimer(timerCtx, a.untilNextExpiry(ctx))
+	for a.handled < allocatorRunLimit && !workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+		sel := workflow.NewSelector(ctx)
+		sel.AddReceive(reports, func(c workflow.ReceiveChannel, _ bool) {
+			var r contract.CardReport
+			c.Receive(ctx, &r)
+			a.report(r)
+		})
+		sel.AddFuture(expiry, func(f workflow.Future) {
+			if f.Get(ctx, nil) == nil {
+				a.expireByTTL(ctx)
+				expiry = workflow.NewTimer(timerCtx, a.untilNextExpiry(ctx))
+			}
+		})
+		sel.AddReceive(ctx.Done(), func(workflow.ReceiveChannel, bool) {})
+		sel.Select(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// untilNextExpiry is how long until the oldest lease is legacyLeaseTTL old
+// (serveBlocking's timer).
+func (a *allocator) untilNextExpiry(ctx workflow.Context) time.Duration {
+	next := legacyLeaseTTL
+	now := workflow.Now(ctx)
+	for _, l := range a.st.Leases {
+		next = min(next, l.At.Add(legacyLeaseTTL).Sub(now))
+	}
+	return max(next, time.Second)
 }
 
 // allocate hands req's holder a card: the one it already leases (a retried
@@ -256,9 +307,9 @@ func (a *allocator) checkLeases(ctx workflow.Context) {
 	a.gauge(ctx)
 }
 
-// expireByTTL is the lease check of runs begun before leaseEndsByHolder
-// (see there): it ends leases without news for legacyLeaseTTL by the RA's
-// isused alone.
+// expireByTTL is the lease check of runs begun before
+// allocatorLoopChange (see there): it ends leases without news for
+// legacyLeaseTTL by the RA's isused alone.
 func (a *allocator) expireByTTL(ctx workflow.Context) {
 	now := workflow.Now(ctx)
 	for _, sn := range a.leasedCards(func(l contract.Lease) bool { return now.Sub(l.At) >= legacyLeaseTTL }) {

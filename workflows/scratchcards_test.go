@@ -215,11 +215,11 @@ func TestAllocatorLeaseOfClosedHolderCheckedAtRA(t *testing.T) {
 }
 
 // A run begun before leases ended by their holder's word (its history has
-// no leaseEndsByHolder marker) keeps ending them by the TTL and the RA
+// no allocatorLoopChange marker) keeps ending them by the TTL and the RA
 // alone, so its history replays.
-func TestAllocatorRunBeforeLeaseEndsByHolderKeepsTTLExpiry(t *testing.T) {
+func TestAllocatorRunBeforeLoopChangeKeepsTTLExpiry(t *testing.T) {
 	env := newAllocatorEnv(30)
-	env.OnGetVersion(leaseEndsByHolder, workflow.DefaultVersion, 1).Return(workflow.DefaultVersion)
+	env.OnGetVersion(allocatorLoopChange, workflow.DefaultVersion, allocatorLoopRecords).Return(workflow.DefaultVersion)
 	env.allocate(t, 1*time.Second, "wf-a", nil) // 1001, holder still running
 	env.allocate(t, 2*time.Second, "wf-b", nil) // 1002, used
 	env.RegisterDelayedCallback(func() { env.cards.Use("1002") }, 3*time.Second)

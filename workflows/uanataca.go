@@ -28,7 +28,8 @@ const (
 	uanatacaCardAttempts = 5
 )
 
-// validate checks the input before any call, naming every wrong field.
+// validateUanataca checks the input before any call, naming every wrong
+// field.
 func validateUanataca(in contract.UanatacaIssuanceInput) error {
 	var problems []error
 	if err := in.Request.Validate(); err != nil {
@@ -102,12 +103,14 @@ func (u *uanatacaIssuance) run(ctx workflow.Context) (*contract.UanatacaIssuance
 		arg: activities.RequestPK{PK: created.PK},
 	}
 	w := newWait(u.t, u, req, u.hints, created)
-	if err := u.submitDocuments(ctx); err != nil && !isCancellation(ctx, err) {
-		w.abandon(ctx)
-		return nil, err
+	if ctx.Err() == nil {
+		if err := u.submitDocumentsBy(ctx, deadline); err != nil {
+			w.abandon(ctx)
+			return nil, err
+		}
 	}
-	// A cancellation during the documents is seen by follow, which
-	// cancels the request at the RA.
+	// A cancellation during the documents, or a deadline that passed
+	// meanwhile, is seen by follow, which cancels the request at the RA.
 	final, verdict, end, err := w.follow(ctx)
 	if err != nil {
 		return nil, err
@@ -185,11 +188,40 @@ func reportCard(ctx workflow.Context, ra string, r contract.CardReport) {
 	}
 }
 
-// submitDocuments uploads the documents and asks for approval.
-func (u *uanatacaIssuance) submitDocuments(ctx workflow.Context) error {
+// submitDocumentsBy submits the documents, but no longer than until the
+// deadline: the calls retry through outages for up to a day, and the
+// deadline must be acted on whatever they do. It returns only a failure
+// that ends the issuance: not the workflow's cancellation, nor the
+// deadline passing (follow acts on both). Runs begun before
+// waitLoopChange submit without the deadline, as they did.
+func (u *uanatacaIssuance) submitDocumentsBy(ctx workflow.Context, deadline time.Time) error {
 	if len(u.in.Documents) == 0 {
 		return nil
 	}
+	if u.hints.blocking {
+		if err := u.submitDocuments(ctx); !isCancellation(ctx, err) {
+			return err
+		}
+		return nil
+	}
+	docsCtx, stop := workflow.WithCancel(ctx)
+	defer stop()
+	passed := false
+	deadlineTimer := workflow.NewTimer(docsCtx, deadline.Sub(workflow.Now(ctx)))
+	workflow.Go(docsCtx, func(c workflow.Context) {
+		if deadlineTimer.Get(c, nil) == nil {
+			passed = true
+			stop()
+		}
+	})
+	if err := u.submitDocuments(docsCtx); err != nil && !passed && !isCancellation(ctx, err) {
+		return err
+	}
+	return nil
+}
+
+// submitDocuments uploads the documents and asks for approval.
+func (u *uanatacaIssuance) submitDocuments(ctx workflow.Context) error {
 	u.t.stage(contract.StageSubmittingDocuments)
 	for _, d := range u.in.Documents {
 		if err := workflow.ExecuteActivity(summarize(withCalls(ctx), "Upload "+d.Type), u.ua.UploadUanatacaDocument, activities.RequestPK{PK: u.res.PK}, d).Get(ctx, nil); err != nil {
