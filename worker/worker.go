@@ -158,7 +158,7 @@ func register(w, allocators sdkworker.Registry, cfg config.Worker, c client.Clie
 		}
 	}
 	w.RegisterActivity(uaActs)
-	w.RegisterWorkflowWithOptions(workflows.UanatacaIssuance, workflow.RegisterOptions{Name: contract.UanatacaIssuanceName})
+	registerLifecycle(w, contract.ProviderUanataca)
 	scratchcards := &activities.Scratchcards{Client: ua, Temporal: c}
 	w.RegisterActivity(scratchcards)
 	allocators.RegisterActivity(scratchcards)
@@ -172,7 +172,7 @@ func register(w, allocators sdkworker.Registry, cfg config.Worker, c client.Clie
 			return err
 		}
 		w.RegisterActivity(&activities.Universign{Client: us})
-		w.RegisterWorkflowWithOptions(workflows.UniversignRegistration, workflow.RegisterOptions{Name: contract.UniversignRegistrationName})
+		registerLifecycle(w, contract.ProviderUniversign)
 	}
 
 	if !cfg.MasStack.Enabled() {
@@ -186,7 +186,7 @@ func register(w, allocators sdkworker.Registry, cfg config.Worker, c client.Clie
 			return err
 		}
 		w.RegisterActivity(&activities.MasStack{Client: ms})
-		w.RegisterWorkflowWithOptions(workflows.MasStackIdentification, workflow.RegisterOptions{Name: contract.MasStackIdentificationName})
+		registerLifecycle(w, contract.ProviderMasStack)
 	}
 
 	if cfg.Humanos.APIKey == "" {
@@ -200,9 +200,19 @@ func register(w, allocators sdkworker.Registry, cfg config.Worker, c client.Clie
 			return err
 		}
 		w.RegisterActivity(&activities.Humanos{Client: hu})
-		w.RegisterWorkflowWithOptions(workflows.HumanosRequest, workflow.RegisterOptions{Name: contract.HumanosRequestName})
+		registerLifecycle(w, contract.ProviderHumanos)
 	}
 	return nil
+}
+
+// registerLifecycle registers provider's workflow (contract.Workflows) on
+// w under its contract name.
+func registerLifecycle(w sdkworker.Registry, provider string) {
+	for _, wf := range contract.Workflows {
+		if wf.Provider == provider {
+			w.RegisterWorkflowWithOptions(workflows.Lifecycles[wf.Type], workflow.RegisterOptions{Name: wf.Type})
+		}
+	}
 }
 
 // humanosWebhookSettings derives the ingress's Humanos verification and,

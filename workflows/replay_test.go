@@ -2,6 +2,7 @@ package workflows_test
 
 import (
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -20,15 +21,10 @@ import (
 
 // replayed are the workflow types the worker registers, under their
 // contract names (worker.register): the names recorded histories carry.
-var replayed = []struct {
-	name string
-	fn   any
-}{
-	{contract.UanatacaIssuanceName, workflows.UanatacaIssuance},
-	{contract.UniversignRegistrationName, workflows.UniversignRegistration},
-	{contract.MasStackIdentificationName, workflows.MasStackIdentification},
-	{contract.HumanosRequestName, workflows.HumanosRequest},
-	{contract.ScratchcardAllocatorName, workflows.ScratchcardAllocator},
+func replayed() map[string]any {
+	fns := maps.Clone(workflows.Lifecycles)
+	fns[contract.ScratchcardAllocatorName] = workflows.ScratchcardAllocator
+	return fns
 }
 
 // TestReplayRecordedHistories replays every history recorded from a real
@@ -66,8 +62,8 @@ func TestReplayRecordedHistories(t *testing.T) {
 			}
 			versions[typ][hasChange(h, changeOf[typ])]++
 			r := worker.NewWorkflowReplayer()
-			for _, w := range replayed {
-				r.RegisterWorkflowWithOptions(w.fn, workflow.RegisterOptions{Name: w.name})
+			for name, fn := range replayed() {
+				r.RegisterWorkflowWithOptions(fn, workflow.RegisterOptions{Name: name})
 			}
 			if err := r.ReplayWorkflowHistoryFromJSONFile(testLogger(t), file); err != nil {
 				t.Fatalf("replaying %s against the current code: %v", file, err)
@@ -76,9 +72,9 @@ func TestReplayRecordedHistories(t *testing.T) {
 	}
 	// A workflow type without a history would let any change to it
 	// through unnoticed.
-	for _, w := range replayed {
-		if !covered[w.name] {
-			t.Errorf("no recorded history of %s in testdata/histories; record one in e2e TestRecordHistories", w.name)
+	for name := range replayed() {
+		if !covered[name] {
+			t.Errorf("no recorded history of %s in testdata/histories; record one in e2e TestRecordHistories", name)
 		}
 	}
 	// Both loops must stay covered while runs of the old one may exist:
