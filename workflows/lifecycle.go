@@ -240,9 +240,10 @@ func (w *wait[S, H]) follow(ctx workflow.Context) (S, activities.Verdict, waitEn
 			w.t.stage(contract.StageFailed)
 			return w.last, w.verdict, end, fmt.Errorf("cancelling %s failed; cancel it there by hand: %w", w.req, cerr)
 		}
-		if !verdict.Final() {
+		if !verdict.Final() && !w.hints.blocking {
 			// The provider refused the cancel (409/412) yet shows the
-			// request open: nothing certflow can do will close it.
+			// request open: nothing certflow can do will close it. (Runs
+			// begun before waitLoopChange end as they did.)
 			w.t.stage(contract.StageFailed)
 			return w.last, verdict, end, fmt.Errorf("%s refused the cancel and is still %s there; cancel it there by hand", w.req, verdict.Status)
 		}

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,6 +27,9 @@ type fakeObject struct {
 	status string
 	// gone makes every call answer 404 from then on.
 	gone bool
+	// refuseCancel leaves a pending object pending when cancelled, as a
+	// provider answering 409 and then showing it open.
+	refuseCancel bool
 }
 
 func (o *fakeObject) state(op string) (fakeState, error) {
@@ -37,7 +41,7 @@ func (o *fakeObject) state(op string) (fakeState, error) {
 	if o.gone {
 		return fakeState{}, temporal.NewNonRetryableApplicationError("not found", activities.ErrTypeNotFound, nil)
 	}
-	if op == "cancel" && o.status == "pending" {
+	if op == "cancel" && o.status == "pending" && !o.refuseCancel {
 		o.status = "cancelled"
 	}
 	return fakeState{Status: o.status}, nil
@@ -97,6 +101,16 @@ func waitWorkflow(ctx workflow.Context, deadline time.Duration) (waitOutcome, er
 	return waitOutcome{Outcome: v.Outcome, End: end}, err
 }
 
+// newWaitEnv runs waitWorkflow over o.
+func newWaitEnv(o *fakeObject) *testEnv {
+	env := newTestEnv()
+	env.RegisterWorkflow(waitWorkflow)
+	env.RegisterActivityWithOptions(o.poll, activity.RegisterOptions{Name: "FakePoll"})
+	env.RegisterActivityWithOptions(o.read, activity.RegisterOptions{Name: "FakeRead"})
+	env.RegisterActivityWithOptions(o.cancel, activity.RegisterOptions{Name: "FakeCancel"})
+	return env
+}
+
 func TestWaitLoop(t *testing.T) {
 	tests := []struct {
 		name string
@@ -142,11 +156,8 @@ func TestWaitLoop(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			env, o := newTestEnv(), &fakeObject{status: "pending"}
-			env.RegisterWorkflow(waitWorkflow)
-			env.RegisterActivityWithOptions(o.poll, activity.RegisterOptions{Name: "FakePoll"})
-			env.RegisterActivityWithOptions(o.read, activity.RegisterOptions{Name: "FakeRead"})
-			env.RegisterActivityWithOptions(o.cancel, activity.RegisterOptions{Name: "FakeCancel"})
+			o := &fakeObject{status: "pending"}
+			env := newWaitEnv(o)
 			tt.script(env, o)
 			env.ExecuteWorkflow(waitWorkflow, 150*time.Minute)
 
@@ -161,5 +172,18 @@ func TestWaitLoop(t *testing.T) {
 				t.Fatalf("%d reads and %d cancels, want %d and %d", reads, cancels, tt.wantReads, tt.wantCancels)
 			}
 		})
+	}
+}
+
+// A provider that refuses the cancel and still shows the request open
+// fails the workflow with "cancel it there by hand": it is not reported as
+// cancelled.
+func TestWaitLoopRefusedCancelFails(t *testing.T) {
+	env := newWaitEnv(&fakeObject{status: "pending", refuseCancel: true})
+	env.ExecuteWorkflow(waitWorkflow, 150*time.Minute)
+
+	var got waitOutcome
+	if err := env.result(t, &got); err == nil || !strings.Contains(err.Error(), "cancel it there by hand") {
+		t.Fatalf("wait ended %+v, %v; want a failure saying to cancel it by hand", got, err)
 	}
 }
