@@ -177,6 +177,26 @@ func Status(ctx context.Context, c client.Client, id string) (contract.Status, e
 	return st, nil
 }
 
+// ErrAlreadyEnded is matched (errors.Is) by Cancel's error when the
+// workflow had already ended: nothing was cancelled, and the error (an
+// *EndedError) says how it ended.
+var ErrAlreadyEnded = errors.New("certflow workflow already ended")
+
+// EndedError is Cancel's answer for a workflow that had already ended.
+type EndedError struct {
+	ID string
+	// Status is the run's execution status (Completed, Failed, Canceled,
+	// Terminated, TimedOut) and Stage its last CertflowStage.
+	Status, Stage string
+}
+
+func (e *EndedError) Error() string {
+	return fmt.Sprintf("workflow %s had already ended (%s, stage %s): nothing was cancelled", e.ID, e.Status, e.Stage)
+}
+
+// Is makes errors.Is(err, ErrAlreadyEnded) hold.
+func (e *EndedError) Is(target error) bool { return target == ErrAlreadyEnded }
+
 // Cancel asks workflow id's latest run to cancel. certflow then cancels the
 // request at the provider and the workflow ends Canceled, or with the
 // provider's outcome if that was already final. reason, when given, is
@@ -185,7 +205,17 @@ func Status(ctx context.Context, c client.Client, id string) (contract.Status, e
 // recorded the request, before any of that: follow the end with
 // Run.Result or Status.
 func (c *Client) Cancel(ctx context.Context, id, reason string) error {
-	var err error
+	desc, err := c.temporal.DescribeWorkflowExecution(ctx, id, "")
+	if err != nil {
+		return fmt.Errorf("reading workflow %s: %w", id, err)
+	}
+	if info := desc.GetWorkflowExecutionInfo(); info.GetStatus() != enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		ended := &EndedError{ID: id, Status: info.GetStatus().String()}
+		if p := info.GetSearchAttributes().GetIndexedFields()[contract.SearchStage.GetName()]; p != nil {
+			_ = converter.GetDefaultDataConverter().FromPayload(p, &ended.Stage)
+		}
+		return ended
+	}
 	if reason == "" {
 		err = c.temporal.CancelWorkflow(ctx, id, "")
 	} else {

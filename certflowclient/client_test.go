@@ -10,8 +10,11 @@ import (
 	"strings"
 	"testing"
 
+	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
+	workflowpb "go.temporal.io/api/workflow/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
@@ -31,6 +34,23 @@ type fakeTemporal struct {
 	status       contract.Status
 	signalled    []any // workflow ID, signal name, argument
 	cancelled    string
+	// ended, when set, is the execution status Describe answers (else
+	// running), with stage as its CertflowStage.
+	ended enums.WorkflowExecutionStatus
+	stage string
+}
+
+func (f *fakeTemporal) DescribeWorkflowExecution(_ context.Context, _, _ string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
+	info := &workflowpb.WorkflowExecutionInfo{Status: enums.WORKFLOW_EXECUTION_STATUS_RUNNING}
+	if f.ended != 0 {
+		stage, err := converter.GetDefaultDataConverter().ToPayload(f.stage)
+		if err != nil {
+			return nil, err
+		}
+		info.Status = f.ended
+		info.SearchAttributes = &commonpb.SearchAttributes{IndexedFields: map[string]*commonpb.Payload{contract.SearchStage.GetName(): stage}}
+	}
+	return &workflowservice.DescribeWorkflowExecutionResponse{WorkflowExecutionInfo: info}, nil
 }
 
 func (f *fakeTemporal) ExecuteWorkflow(_ context.Context, opts client.StartWorkflowOptions, workflowType any, args ...any) (client.WorkflowRun, error) {
@@ -213,6 +233,12 @@ func TestStatusCancelAndHint(t *testing.T) {
 	c := New(f, Options{})
 	if err := c.Cancel(context.Background(), "order-42", ""); err != nil || f.cancelled != "order-42" {
 		t.Fatalf("cancel: %v, cancelled %q", err, f.cancelled)
+	}
+	f.cancelled, f.ended, f.stage = "", enums.WORKFLOW_EXECUTION_STATUS_COMPLETED, contract.StageCompleted
+	err = c.Cancel(context.Background(), "order-42", "")
+	var ended *EndedError
+	if !errors.Is(err, ErrAlreadyEnded) || !errors.As(err, &ended) || ended.Status != "Completed" || ended.Stage != contract.StageCompleted || f.cancelled != "" {
+		t.Fatalf("cancel of an ended workflow: %v (%+v), cancelled %q; want ErrAlreadyEnded naming Completed, stage completed, and no cancel sent", err, ended, f.cancelled)
 	}
 	hint := contract.StatusHint{Status: "completed"}
 	if err := c.SendWebhookHint(context.Background(), "order-42", hint); err != nil || len(f.signalled) != 3 ||

@@ -118,6 +118,15 @@ func TestCLICancelCancelsAtProvider(t *testing.T) {
 	if got, _ := s.Uanataca.Emulator.Status(pk); got != "CANCELLED" {
 		t.Fatalf("request %d is %s at the RA after the workflow was cancelled, want CANCELLED", pk, got)
 	}
+
+	// Cancelling it again must not report success: it had already ended.
+	code, out, errOut := cli(t, s, "cancel", cancelID)
+	if code != starter.ExitAlreadyEnded || out != "" || !strings.Contains(errOut, "had already ended (Canceled, stage cancelled)") {
+		t.Fatalf("second cancel exited %d, printed %q / %q; want %d saying it had already ended, Canceled", code, out, errOut, starter.ExitAlreadyEnded)
+	}
+	if code, _, errOut := cli(t, s, "cancel", uniqueID("cli-cancel-unknown")); code != starter.ExitNotFound {
+		t.Fatalf("cancel of an unknown ID exited %d (%s); want %d", code, errOut, starter.ExitNotFound)
+	}
 }
 
 func TestCLIRejectsBadCommandLines(t *testing.T) {
@@ -141,8 +150,8 @@ func TestCLIRejectsBadCommandLines(t *testing.T) {
 	}
 	// Invalid input reaches the workflow, which fails at once naming the field.
 	code, _, errOut := cli(t, s, "start", "uanataca", "--wait", "-profile", "PFnubeAFCiudadano", "-ra", "121", "-email", "nope")
-	if code != starter.ExitFailed || !strings.Contains(errOut, "InvalidInput") || !strings.Contains(errOut, "given_name") {
-		t.Errorf("invalid input exited %d with %q; want 1 and an InvalidInput error naming given_name", code, errOut)
+	if code != starter.ExitInvalidInput || !strings.Contains(errOut, "InvalidInput") || !strings.Contains(errOut, "given_name") {
+		t.Errorf("invalid input exited %d with %q; want %d and an InvalidInput error naming given_name", code, errOut, starter.ExitInvalidInput)
 	}
 }
 

@@ -1,8 +1,8 @@
 // Package starter is certflow's command-line interface for people and
 // scripts: start an issuance, find it, read its status, cancel it, replay a
-// lost webhook to it, export its history. cmd/certflow runs it. Exit codes:
-// 0 success, 1 the operation or the workflow failed, 2 the command line was
-// wrong; every error is one line on stderr, "certflow: ...".
+// lost webhook to it, export its history. cmd/certflow runs it. Exit codes
+// are the Exit constants; every error is one line on stderr,
+// "certflow: ...".
 package starter
 
 import (
@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
@@ -28,11 +29,23 @@ import (
 	"github.com/certflow/certflow/internal/config"
 )
 
-// Exit codes.
+// Exit codes, so a script can tell what happened without reading the
+// message.
 const (
-	ExitOK     = 0
+	ExitOK = 0
+	// ExitFailed: the operation or the workflow failed otherwise.
 	ExitFailed = 1
-	ExitUsage  = 2
+	// ExitUsage: the command line was wrong.
+	ExitUsage = 2
+	// ExitNotFound: no workflow has that ID.
+	ExitNotFound = 3
+	// ExitAlreadyEnded: cancel found the workflow already ended; nothing
+	// was cancelled.
+	ExitAlreadyEnded = 4
+	// ExitInvalidInput: the workflow refused its input (InvalidInput).
+	ExitInvalidInput = 5
+	// ExitUnreachable: Temporal could not be reached.
+	ExitUnreachable = 6
 )
 
 const usageText = `certflow — start, find and follow certflow workflows.
@@ -55,7 +68,10 @@ Run 'certflow <command> -h' (for start, 'certflow start <kind> -h') for a
 command's help and flags.
 
 Exit codes: 0 success, 1 the operation or the workflow failed, 2 the command
-line was wrong. Errors are one line on stderr, starting "certflow: ".
+line was wrong, 3 no workflow has that ID, 4 cancel found the workflow
+already ended (nothing cancelled), 5 the workflow refused its input
+(InvalidInput), 6 Temporal could not be reached. Errors are one line on
+stderr, starting "certflow: ".
 
 Temporal is reached with the TEMPORAL_* settings (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, ...);
 CERTFLOW_TASK_QUEUE and CERTFLOW_WEB_UI_URL must match the worker's.
@@ -152,11 +168,35 @@ func (c *CLI) Run(ctx context.Context, args []string) int {
 		return ExitOK
 	}
 	fmt.Fprintf(c.Err, "certflow: %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
-	if errors.As(err, new(usageError)) {
+	return exitCode(err)
+}
+
+// exitCode is the exit code of a command's error.
+func exitCode(err error) int {
+	var appErr *temporal.ApplicationError
+	switch {
+	case errors.As(err, new(usageError)):
 		return ExitUsage
+	case errors.Is(err, certflowclient.ErrAlreadyEnded):
+		return ExitAlreadyEnded
+	case errors.As(err, new(*serviceerror.NotFound)):
+		return ExitNotFound
+	case errors.As(err, &appErr) && appErr.Type() == contract.ErrTypeInvalidInput:
+		return ExitInvalidInput
+	case errors.As(err, new(unreachableError)), errors.As(err, new(*serviceerror.Unavailable)):
+		return ExitUnreachable
 	}
 	return ExitFailed
 }
+
+// unreachableError is a failure to connect to Temporal.
+type unreachableError struct{ err error }
+
+func (e unreachableError) Error() string {
+	return "Temporal is not reachable (check TEMPORAL_ADDRESS and that the server runs): " + e.err.Error()
+}
+
+func (e unreachableError) Unwrap() error { return e.err }
 
 func (c *CLI) run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
@@ -222,7 +262,7 @@ func (c *CLI) certflow(tc client.Client) *certflowclient.Client {
 func (c *CLI) withClient(fn func(client.Client) error) error {
 	tc, err := c.Dial()
 	if err != nil {
-		return err
+		return unreachableError{err}
 	}
 	defer tc.Close()
 	return fn(tc)
