@@ -23,11 +23,14 @@ test: $(TEMPORAL)
 	go vet ./...
 	go test -race -count=1 ./...
 
-## fuzz: each webhook fuzz target for FUZZTIME (CI runs it briefly)
+## fuzz: each webhook and workflow-input fuzz target for FUZZTIME (CI runs it briefly)
 FUZZTIME ?= 15s
 fuzz:
 	for target in FuzzParseUanataca FuzzParseHumanos FuzzIngress; do \
 		go test -run='^$$' -fuzz="^$$target$$" -fuzztime=$(FUZZTIME) ./internal/webhook/ || exit 1; \
+	done
+	for target in FuzzUanatacaInput FuzzUniversignInput FuzzMasStackInput FuzzHumanosInput; do \
+		go test -run='^$$' -fuzz="^$$target$$" -fuzztime=$(FUZZTIME) ./workflows/ || exit 1; \
 	done
 
 ## bench-webhooks: N webhooks at the ingress for waiting issuances, beside direct SignalWorkflow calls

@@ -32,7 +32,7 @@ func TestDeadlineActedOnWhileReReadRetries(t *testing.T) {
 		env.SignalWorkflow(contract.SignalWebhook, contract.UanatacaWebhook{PK: 46761, Status: uanataca.StatusEnrollReady})
 	}, time.Hour)
 	env.RegisterDelayedCallback(func() { env.ra.fail("get", nil) }, 10*time.Hour)
-	env.ExecuteWorkflow(UanatacaIssuance, in)
+	env.ExecuteWorkflow(UanatacaIssuance, asJSON(in))
 
 	env.wantCancelledAtDeadline(t, 3*time.Hour)
 }
@@ -61,7 +61,7 @@ func TestDeadlineActedOnWhileDocumentsRetry(t *testing.T) {
 	in.Timeout = contract.Duration(3 * time.Hour)
 	in.Documents = []uanataca.Document{{Type: uanataca.DocumentFront, Filename: "front.jpg", Content: []byte("front")}}
 	env.ra.fail("upload", &provider.Error{Provider: "uanataca", Operation: "upload_document", StatusCode: http.StatusServiceUnavailable})
-	env.ExecuteWorkflow(UanatacaIssuance, in)
+	env.ExecuteWorkflow(UanatacaIssuance, asJSON(in))
 
 	env.wantCancelledAtDeadline(t, 3*time.Hour)
 }
@@ -81,7 +81,7 @@ func TestCancelledDuringCreateUploadsNothing(t *testing.T) {
 			unavailable := &provider.Error{Provider: "uanataca", Operation: "create_request", StatusCode: http.StatusServiceUnavailable}
 			env.ra.script("create", unavailable, unavailable, unavailable)
 			env.RegisterDelayedCallback(env.CancelWorkflow, 2*time.Second)
-			env.ExecuteWorkflow(UanatacaIssuance, in)
+			env.ExecuteWorkflow(UanatacaIssuance, asJSON(in))
 
 			var ce *temporal.CanceledError
 			if _, err := env.issuance(t); !errors.As(err, &ce) {
@@ -106,7 +106,7 @@ func TestForgedHintDoesNotHideTheGenuineOne(t *testing.T) {
 		env.SignalWorkflow(contract.SignalWebhook, contract.UanatacaWebhook{PK: 46761, Status: uanataca.StatusIssued})
 	}, time.Minute)
 	env.at(2*time.Hour, uanataca.StatusIssued, true)
-	env.ExecuteWorkflow(UanatacaIssuance, in)
+	env.ExecuteWorkflow(UanatacaIssuance, asJSON(in))
 
 	res, err := env.issuance(t)
 	if err != nil || res.Status != uanataca.StatusIssued {
@@ -139,25 +139,25 @@ func TestCompensationThatFindsNothingReportsGone(t *testing.T) {
 			env := newIssuanceEnv(t, nil)
 			in := validIssuance()
 			in.Timeout, in.PollInterval = contract.Duration(3*time.Hour), contract.Duration(24*time.Hour)
-			return env.testEnv, &env.ra.scripted, func() { env.ExecuteWorkflow(UanatacaIssuance, in) }
+			return env.testEnv, &env.ra.scripted, func() { env.ExecuteWorkflow(UanatacaIssuance, asJSON(in)) }
 		}},
 		{"universign", "universign", func(*testing.T) (*testEnv, *scripted, func()) {
 			env, fake := newUniversignEnv()
 			in := validRegistration()
 			in.Timeout, in.PollInterval = contract.Duration(3*time.Hour), contract.Duration(24*time.Hour)
-			return env, &fake.scripted, func() { env.ExecuteWorkflow(UniversignRegistration, in) }
+			return env, &fake.scripted, func() { env.ExecuteWorkflow(UniversignRegistration, asJSON(in)) }
 		}},
 		{"masstack", "masstack", func(*testing.T) (*testEnv, *scripted, func()) {
 			env, fake := newMasStackEnv()
 			in := validIdentification()
 			in.Timeout, in.PollInterval = contract.Duration(3*time.Hour), contract.Duration(24*time.Hour)
-			return env, &fake.scripted, func() { env.ExecuteWorkflow(MasStackIdentification, in) }
+			return env, &fake.scripted, func() { env.ExecuteWorkflow(MasStackIdentification, asJSON(in)) }
 		}},
 		{"humanos", "humanos", func(*testing.T) (*testEnv, *scripted, func()) {
 			env, fake := newHumanosEnv()
 			in := validHumanos()
 			in.Timeout, in.PollInterval = contract.Duration(3*time.Hour), contract.Duration(24*time.Hour)
-			return env, &fake.scripted, func() { env.ExecuteWorkflow(HumanosRequest, in) }
+			return env, &fake.scripted, func() { env.ExecuteWorkflow(HumanosRequest, asJSON(in)) }
 		}},
 	}
 	for _, tt := range tests {
@@ -231,7 +231,7 @@ func TestRunsStartedBeforeTheRedesignKeepTheBlockingWait(t *testing.T) {
 				env.at(time.Minute, uanataca.StatusEnrollReady, true)
 			}
 			env.at(2*time.Hour, uanataca.StatusIssued, true)
-			env.ExecuteWorkflow(UanatacaIssuance, in)
+			env.ExecuteWorkflow(UanatacaIssuance, asJSON(in))
 
 			res, err := env.issuance(t)
 			if err != nil || res.Status != uanataca.StatusIssued {

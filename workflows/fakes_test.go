@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"encoding/json"
 	"net/http"
 
 	"github.com/certflow/certflow/internal/provider"
@@ -68,4 +69,14 @@ func (f *polledFake[T]) current() string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return *f.status(&f.obj)
+}
+
+// asJSON is a workflow input as a service sends it: JSON (the workflows
+// decode their input themselves).
+func asJSON(in any) json.RawMessage {
+	b, err := json.Marshal(in)
+	if err != nil {
+		panic(err) // a test's input struct always marshals
+	}
+	return b
 }

@@ -3,6 +3,7 @@ package workflows
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"strings"
 	"time"
@@ -52,14 +53,16 @@ func humanosIdempotencyKey(info *workflow.Info) string {
 // one that the last read does not show triggers a read of the request, so
 // the outcome is the same whatever the order, and repeats cost nothing. On
 // its deadline or on cancellation it cancels the request at Humanos.
-func HumanosRequest(ctx workflow.Context, in contract.HumanosRequestInput) (*contract.HumanosRequestResult, error) {
-	return execute(ctx, &humanosRequest{in: in, subject: map[string]int{}, heard: map[string]bool{}})
+func HumanosRequest(ctx workflow.Context, input json.RawMessage) (*contract.HumanosRequestResult, error) {
+	return execute(ctx, &humanosRequest{raw: input, subject: map[string]int{}, heard: map[string]bool{}})
 }
 
 // humanosRequest is one request's lifecycle.
 type humanosRequest struct {
 	handlers[contract.HumanosWebhook]
-	in contract.HumanosRequestInput
+	// raw is the input as started, decoded into in by run.
+	raw json.RawMessage
+	in  contract.HumanosRequestInput
 	// req is the request as created.
 	req humanos.Request
 	hu  *activities.Humanos
@@ -76,7 +79,8 @@ func (h *humanosRequest) setup(ctx workflow.Context) error {
 }
 
 func (h *humanosRequest) run(ctx workflow.Context) (*contract.HumanosRequestResult, error) {
-	deadline, err := h.t.begin(validateHumanos(h.in), h.in.Timeout.Or(humanosDefaultTimeout))
+	problems := checkInput(h.raw, &h.in, validateHumanos)
+	deadline, err := h.t.begin(problems, h.in.Timeout.Or(humanosDefaultTimeout))
 	if err != nil {
 		return nil, err
 	}

@@ -132,7 +132,7 @@ func TestHumanosAllAccepted(t *testing.T) {
 	webhook(env, fake, 2*time.Minute, ana, "c2", true)
 	webhook(env, fake, 3*time.Minute, rui, "c1", true)
 	webhook(env, fake, 4*time.Minute, rui, "c2", true)
-	env.ExecuteWorkflow(HumanosRequest, validHumanos())
+	env.ExecuteWorkflow(HumanosRequest, asJSON(validHumanos()))
 
 	res, err := humanosOutcome(t, env)
 	if err != nil {
@@ -163,7 +163,7 @@ func TestHumanosOneRejectedWaitsForEveryDecision(t *testing.T) {
 	webhook(env, fake, 2*time.Minute, ana, "c2", true)
 	webhook(env, fake, 3*time.Minute, rui, "c1", true)
 	webhook(env, fake, 4*time.Minute, rui, "c2", true)
-	env.ExecuteWorkflow(HumanosRequest, validHumanos())
+	env.ExecuteWorkflow(HumanosRequest, asJSON(validHumanos()))
 
 	_, err := humanosOutcome(t, env)
 	if errorType(err) != contract.ErrTypeRejectedBySubject {
@@ -181,7 +181,7 @@ func TestHumanosKYCFailureEndsTheRequest(t *testing.T) {
 		failed := false
 		env.SignalWorkflow(contract.SignalWebhook, contract.HumanosWebhook{EventType: "identity", Contact: rui, Success: &failed, Date: "t1"})
 	}, time.Minute)
-	env.ExecuteWorkflow(HumanosRequest, validHumanos())
+	env.ExecuteWorkflow(HumanosRequest, asJSON(validHumanos()))
 
 	_, err := humanosOutcome(t, env)
 	if errorType(err) != contract.ErrTypeRejectedBySubject || !strings.Contains(err.Error(), "KYC_FAILED") {
@@ -216,7 +216,7 @@ func TestHumanosDuplicateAndOutOfOrderWebhooks(t *testing.T) {
 		}
 	}, 3*time.Minute)
 	webhook(env, fake, 4*time.Minute, rui, "c2", true)
-	env.ExecuteWorkflow(HumanosRequest, validHumanos())
+	env.ExecuteWorkflow(HumanosRequest, asJSON(validHumanos()))
 
 	res, err := humanosOutcome(t, env)
 	if err != nil || res.Outcome != "ACCEPTED" {
@@ -236,7 +236,7 @@ func TestHumanosDeadlineCancelsAtProvider(t *testing.T) {
 	in := validHumanos()
 	in.Timeout = contract.Duration(6 * time.Hour)
 	webhook(env, fake, time.Minute, ana, "c1", true)
-	env.ExecuteWorkflow(HumanosRequest, in)
+	env.ExecuteWorkflow(HumanosRequest, asJSON(in))
 
 	_, err := humanosOutcome(t, env)
 	if errorType(err) != contract.ErrTypeDeadlineExceeded || fake.count("cancel") != 1 || fake.req.CanceledAt == "" {
@@ -247,7 +247,7 @@ func TestHumanosDeadlineCancelsAtProvider(t *testing.T) {
 func TestHumanosInvalidInputFailsWithoutCalls(t *testing.T) {
 	env, fake := newHumanosEnv()
 	in := contract.HumanosRequestInput{Request: humanos.CreateRequest{Contacts: []string{"ana"}, InternalID: "mine"}}
-	env.ExecuteWorkflow(HumanosRequest, in)
+	env.ExecuteWorkflow(HumanosRequest, asJSON(in))
 
 	_, err := humanosOutcome(t, env)
 	if errorType(err) != contract.ErrTypeInvalidInput {
@@ -271,7 +271,7 @@ func TestHumanosIdempotencyKeyIsStable(t *testing.T) {
 	webhook(env, fake, time.Minute, ana, "c2", true)
 	webhook(env, fake, time.Minute, rui, "c1", true)
 	webhook(env, fake, time.Minute, rui, "c2", true)
-	env.ExecuteWorkflow(HumanosRequest, validHumanos())
+	env.ExecuteWorkflow(HumanosRequest, asJSON(validHumanos()))
 
 	if _, err := humanosOutcome(t, env); err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"encoding/json"
 	"errors"
 	"time"
 
@@ -45,14 +46,16 @@ func masstackTimeout(in contract.MasStackIdentificationInput) time.Duration {
 // status. On its deadline or on cancellation it cancels the identification
 // at MasStack with a reason; a cancel answered 409 (already final) or 404
 // (already gone) is not a failure: the final status is reported.
-func MasStackIdentification(ctx workflow.Context, in contract.MasStackIdentificationInput) (*contract.MasStackIdentificationResult, error) {
-	return execute(ctx, &masstackIdentification{in: in})
+func MasStackIdentification(ctx workflow.Context, input json.RawMessage) (*contract.MasStackIdentificationResult, error) {
+	return execute(ctx, &masstackIdentification{raw: input})
 }
 
 // masstackIdentification is one identification's lifecycle.
 type masstackIdentification struct {
 	handlers[contract.StatusHint]
-	in contract.MasStackIdentificationInput
+	// raw is the input as started, decoded into in by run.
+	raw json.RawMessage
+	in  contract.MasStackIdentificationInput
 	// idn is the identification as created.
 	idn masstack.Identification
 	ms  *activities.MasStack
@@ -63,7 +66,8 @@ func (m *masstackIdentification) setup(ctx workflow.Context) error {
 }
 
 func (m *masstackIdentification) run(ctx workflow.Context) (*contract.MasStackIdentificationResult, error) {
-	deadline, err := m.t.begin(validateMasStack(m.in), masstackTimeout(m.in))
+	problems := checkInput(m.raw, &m.in, validateMasStack)
+	deadline, err := m.t.begin(problems, masstackTimeout(m.in))
 	if err != nil {
 		return nil, err
 	}

@@ -61,7 +61,7 @@ func TestMasStackIdentificationCompletes(t *testing.T) {
 	env, fake := newMasStackEnv()
 	env.RegisterDelayedCallback(func() { fake.set(masstack.StatusInProgress) }, time.Hour)
 	env.RegisterDelayedCallback(func() { fake.set(masstack.StatusCompleted) }, 5*time.Hour)
-	env.ExecuteWorkflow(MasStackIdentification, validIdentification())
+	env.ExecuteWorkflow(MasStackIdentification, asJSON(validIdentification()))
 
 	res, err := identificationResult(t, env)
 	if err != nil {
@@ -85,7 +85,7 @@ func TestMasStackCancelledWorkflowCancelsWithReason(t *testing.T) {
 			in := validIdentification()
 			in.CancelReason = tt.reason
 			env.RegisterDelayedCallback(env.CancelWorkflow, 3*time.Hour)
-			env.ExecuteWorkflow(MasStackIdentification, in)
+			env.ExecuteWorkflow(MasStackIdentification, asJSON(in))
 
 			_, err := identificationResult(t, env)
 			var ce *temporal.CanceledError
@@ -118,7 +118,7 @@ func TestMasStackCancelAnswered409ReportsFinalState(t *testing.T) {
 			// The person finishes after the last poll before the deadline:
 			// only the cancel's 409 reveals it.
 			env.RegisterDelayedCallback(func() { fake.set(tt.final) }, 2*time.Hour+50*time.Minute)
-			env.ExecuteWorkflow(MasStackIdentification, in)
+			env.ExecuteWorkflow(MasStackIdentification, asJSON(in))
 
 			res, err := identificationResult(t, env)
 			if errorType(err) != tt.wantErr {
@@ -137,7 +137,7 @@ func TestMasStackCancelAnswered409ReportsFinalState(t *testing.T) {
 func TestMasStackIdentificationExpiresAtProvider(t *testing.T) {
 	env, fake := newMasStackEnv()
 	env.RegisterDelayedCallback(func() { fake.set(masstack.StatusExpired) }, 30*24*time.Hour)
-	env.ExecuteWorkflow(MasStackIdentification, validIdentification())
+	env.ExecuteWorkflow(MasStackIdentification, asJSON(validIdentification()))
 
 	_, err := identificationResult(t, env)
 	if errorType(err) != contract.ErrTypeExpiredAtProvider || fake.count("cancel") != 0 {
@@ -160,7 +160,7 @@ func TestMasStackInvalidInputFailsWithoutCalls(t *testing.T) {
 		IdentityDocument: masstack.IdentityDocument{DocumentType: "DNI", Country: "Spain"},
 		ExpiresIn:        "P45D", ConfigurationName: "ULTRA",
 	}}
-	env.ExecuteWorkflow(MasStackIdentification, in)
+	env.ExecuteWorkflow(MasStackIdentification, asJSON(in))
 
 	_, err := identificationResult(t, env)
 	if errorType(err) != contract.ErrTypeInvalidInput {

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -61,14 +62,16 @@ func validateUanataca(in contract.UanatacaIssuanceInput) error {
 // to generate the certificate. On the deadline, on cancellation, or on a
 // failure after the request exists, it cancels the request at Uanataca, so
 // no request is left behind unattended.
-func UanatacaIssuance(ctx workflow.Context, in contract.UanatacaIssuanceInput) (*contract.UanatacaIssuanceResult, error) {
-	return execute(ctx, &uanatacaIssuance{in: in})
+func UanatacaIssuance(ctx workflow.Context, input json.RawMessage) (*contract.UanatacaIssuanceResult, error) {
+	return execute(ctx, &uanatacaIssuance{raw: input})
 }
 
 // uanatacaIssuance is one issuance's lifecycle.
 type uanatacaIssuance struct {
 	handlers[contract.UanatacaWebhook]
-	in contract.UanatacaIssuanceInput
+	// raw is the input as started, decoded into in by run.
+	raw json.RawMessage
+	in  contract.UanatacaIssuanceInput
 	// res is the result as far as it is known: the request as created,
 	// then whether certflow approved it.
 	res *contract.UanatacaIssuanceResult
@@ -80,7 +83,8 @@ func (u *uanatacaIssuance) setup(ctx workflow.Context) error {
 }
 
 func (u *uanatacaIssuance) run(ctx workflow.Context) (*contract.UanatacaIssuanceResult, error) {
-	deadline, err := u.t.begin(validateUanataca(u.in), u.in.Timeout.Or(uanatacaDefaultTimeout))
+	problems := checkInput(u.raw, &u.in, validateUanataca)
+	deadline, err := u.t.begin(problems, u.in.Timeout.Or(uanatacaDefaultTimeout))
 	if err != nil {
 		return nil, err
 	}

@@ -302,7 +302,7 @@ func TestUanatacaIssuedThroughWebhooks(t *testing.T) {
 		}
 	}, 90*time.Second)
 	env.at(2*time.Minute, uanataca.StatusIssued, true)
-	env.ExecuteWorkflow(UanatacaIssuance, validIssuance())
+	env.ExecuteWorkflow(UanatacaIssuance, asJSON(validIssuance()))
 
 	res, err := env.issuance(t)
 	if err != nil {
@@ -325,7 +325,7 @@ func TestUanatacaDuplicateWebhooksAreReadOnce(t *testing.T) {
 		}, time.Minute+time.Duration(i+1)*time.Second)
 	}
 	env.at(2*time.Minute, uanataca.StatusIssued, true)
-	env.ExecuteWorkflow(UanatacaIssuance, validIssuance())
+	env.ExecuteWorkflow(UanatacaIssuance, asJSON(validIssuance()))
 
 	if _, err := env.issuance(t); err != nil {
 		t.Fatalf("workflow failed: %v", err)
@@ -342,7 +342,7 @@ func TestUanatacaLostWebhookFoundByPolling(t *testing.T) {
 	in := validIssuance()
 	in.PollInterval = contract.Duration(time.Hour)
 	env.at(150*time.Minute, uanataca.StatusIssued, false)
-	env.ExecuteWorkflow(UanatacaIssuance, in)
+	env.ExecuteWorkflow(UanatacaIssuance, asJSON(in))
 
 	res, err := env.issuance(t)
 	if err != nil {
@@ -361,7 +361,7 @@ func TestUanatacaDeadlineCancelsAtProvider(t *testing.T) {
 	env := newIssuanceEnv(t, nil)
 	in := validIssuance()
 	in.Timeout = contract.Duration(3 * time.Hour)
-	env.ExecuteWorkflow(UanatacaIssuance, in)
+	env.ExecuteWorkflow(UanatacaIssuance, asJSON(in))
 
 	_, err := env.issuance(t)
 	if errorType(err) != contract.ErrTypeDeadlineExceeded {
@@ -375,7 +375,7 @@ func TestUanatacaDeadlineCancelsAtProvider(t *testing.T) {
 func TestUanatacaWorkflowCancelledCancelsAtProvider(t *testing.T) {
 	env := newIssuanceEnv(t, nil)
 	env.RegisterDelayedCallback(env.CancelWorkflow, 10*time.Minute)
-	env.ExecuteWorkflow(UanatacaIssuance, validIssuance())
+	env.ExecuteWorkflow(UanatacaIssuance, asJSON(validIssuance()))
 
 	_, err := env.issuance(t)
 	var ce *temporal.CanceledError
@@ -393,7 +393,7 @@ func TestUanatacaCancelAfterIssuanceReportsIssued(t *testing.T) {
 	in.Timeout = contract.Duration(3 * time.Hour)
 	in.PollInterval = contract.Duration(24 * time.Hour) // the poll never sees ISSUED before the deadline
 	env.at(2*time.Hour, uanataca.StatusIssued, false)
-	env.ExecuteWorkflow(UanatacaIssuance, in)
+	env.ExecuteWorkflow(UanatacaIssuance, asJSON(in))
 
 	res, err := env.issuance(t)
 	if err != nil || res.Status != uanataca.StatusIssued {
@@ -407,7 +407,7 @@ func TestUanatacaInvalidInputFailsWithoutCalls(t *testing.T) {
 	in.Request.Email = "not-an-email"
 	in.Request.ValidityTime = 7
 	in.Documents = []uanataca.Document{{Type: "selfie"}}
-	env.ExecuteWorkflow(UanatacaIssuance, in)
+	env.ExecuteWorkflow(UanatacaIssuance, asJSON(in))
 
 	_, err := env.issuance(t)
 	if errorType(err) != contract.ErrTypeInvalidInput {
@@ -452,7 +452,7 @@ func TestUanatacaProviderErrors(t *testing.T) {
 			env := newIssuanceEnv(t, nil)
 			env.ra.script(tt.op, tt.errs...)
 			env.at(time.Hour, uanataca.StatusIssued, true)
-			env.ExecuteWorkflow(UanatacaIssuance, validIssuance())
+			env.ExecuteWorkflow(UanatacaIssuance, asJSON(validIssuance()))
 
 			_, err := env.issuance(t)
 			if got := errorType(err); got != tt.wantErr {
@@ -475,7 +475,7 @@ func TestUanatacaTakenScratchcardIsReplaced(t *testing.T) {
 	env := newIssuanceEnv(t, nil)
 	env.ra.script("create", &provider.Error{Provider: "uanataca", StatusCode: http.StatusInternalServerError, Code: "500", Message: "Invalid ScratchCard"})
 	env.at(time.Hour, uanataca.StatusIssued, true)
-	env.ExecuteWorkflow(UanatacaIssuance, validIssuance())
+	env.ExecuteWorkflow(UanatacaIssuance, asJSON(validIssuance()))
 
 	res, err := env.issuance(t)
 	if err != nil {
@@ -500,7 +500,7 @@ func TestUanatacaDocumentsUploadedAndApproved(t *testing.T) {
 		{Type: uanataca.DocumentRear, Filename: "rear.jpg", Content: []byte("rear")},
 	}
 	env.at(time.Hour, uanataca.StatusIssued, true)
-	env.ExecuteWorkflow(UanatacaIssuance, in)
+	env.ExecuteWorkflow(UanatacaIssuance, asJSON(in))
 
 	res, err := env.issuance(t)
 	if err != nil {
@@ -516,7 +516,7 @@ func TestUanatacaFailedUploadCancelsRequest(t *testing.T) {
 	env.ra.script("upload", &provider.Error{Provider: "uanataca", StatusCode: http.StatusBadRequest, Message: "bad file"})
 	in := validIssuance()
 	in.Documents = []uanataca.Document{{Type: uanataca.DocumentFront, Filename: "front.jpg", Content: []byte("x")}}
-	env.ExecuteWorkflow(UanatacaIssuance, in)
+	env.ExecuteWorkflow(UanatacaIssuance, asJSON(in))
 
 	_, err := env.issuance(t)
 	if errorType(err) != activities.ErrTypeBadRequest {
@@ -531,7 +531,7 @@ func TestUanatacaCreateRetriedAfterLostAnswerMakesOneRequest(t *testing.T) {
 	env := newIssuanceEnv(t, nil)
 	env.ra.lostAnswers = 1
 	env.at(time.Hour, uanataca.StatusIssued, true)
-	env.ExecuteWorkflow(UanatacaIssuance, validIssuance())
+	env.ExecuteWorkflow(UanatacaIssuance, asJSON(validIssuance()))
 
 	res, err := env.issuance(t)
 	if err != nil {
@@ -554,7 +554,7 @@ func TestUanatacaCardUsedByAnotherApplicantIsNotAdopted(t *testing.T) {
 		env.ra.set(46761, uanataca.StatusIssued)
 		env.SignalWorkflow(contract.SignalWebhook, contract.UanatacaWebhook{PK: 46761, Status: uanataca.StatusIssued})
 	}, time.Hour)
-	env.ExecuteWorkflow(UanatacaIssuance, validIssuance())
+	env.ExecuteWorkflow(UanatacaIssuance, asJSON(validIssuance()))
 
 	res, err := env.issuance(t)
 	if err != nil {

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"encoding/json"
 	"time"
 
 	"go.temporal.io/sdk/workflow"
@@ -28,14 +29,16 @@ func validateUniversign(in contract.UniversignRegistrationInput) error {
 // URL through the status query (action_url) at once, and follows it to
 // completed, canceled, failed or expired. On its own deadline or on
 // cancellation it cancels the registration at Universign.
-func UniversignRegistration(ctx workflow.Context, in contract.UniversignRegistrationInput) (*contract.UniversignRegistrationResult, error) {
-	return execute(ctx, &universignRegistration{in: in})
+func UniversignRegistration(ctx workflow.Context, input json.RawMessage) (*contract.UniversignRegistrationResult, error) {
+	return execute(ctx, &universignRegistration{raw: input})
 }
 
 // universignRegistration is one registration's lifecycle.
 type universignRegistration struct {
 	handlers[contract.StatusHint]
-	in contract.UniversignRegistrationInput
+	// raw is the input as started, decoded into in by run.
+	raw json.RawMessage
+	in  contract.UniversignRegistrationInput
 	// reg is the registration as created.
 	reg universign.Registration
 	us  *activities.Universign
@@ -46,7 +49,8 @@ func (u *universignRegistration) setup(ctx workflow.Context) error {
 }
 
 func (u *universignRegistration) run(ctx workflow.Context) (*contract.UniversignRegistrationResult, error) {
-	deadline, err := u.t.begin(validateUniversign(u.in), u.in.Timeout.Or(universignDefaultTimeout))
+	problems := checkInput(u.raw, &u.in, validateUniversign)
+	deadline, err := u.t.begin(problems, u.in.Timeout.Or(universignDefaultTimeout))
 	if err != nil {
 		return nil, err
 	}

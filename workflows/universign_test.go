@@ -62,7 +62,7 @@ func TestUniversignRegistrationCompletes(t *testing.T) {
 		}
 	}, time.Second)
 	env.RegisterDelayedCallback(func() { fake.set(universign.StateCompleted) }, 3*time.Hour)
-	env.ExecuteWorkflow(UniversignRegistration, validRegistration())
+	env.ExecuteWorkflow(UniversignRegistration, asJSON(validRegistration()))
 
 	res, err := registrationResult(t, env)
 	if err != nil {
@@ -81,7 +81,7 @@ func TestUniversignRegistrationCompletes(t *testing.T) {
 func TestUniversignRegistrationExpiresAfterSevenDays(t *testing.T) {
 	env, fake := newUniversignEnv()
 	env.RegisterDelayedCallback(func() { fake.set(universign.StateExpired) }, 7*24*time.Hour)
-	env.ExecuteWorkflow(UniversignRegistration, validRegistration())
+	env.ExecuteWorkflow(UniversignRegistration, asJSON(validRegistration()))
 
 	_, err := registrationResult(t, env)
 	if errorType(err) != contract.ErrTypeExpiredAtProvider {
@@ -99,7 +99,7 @@ func TestUniversignRegistrationExpiresAfterSevenDays(t *testing.T) {
 func TestUniversignWorkflowCancelledCancelsRegistration(t *testing.T) {
 	env, fake := newUniversignEnv()
 	env.RegisterDelayedCallback(env.CancelWorkflow, 2*time.Hour)
-	env.ExecuteWorkflow(UniversignRegistration, validRegistration())
+	env.ExecuteWorkflow(UniversignRegistration, asJSON(validRegistration()))
 
 	_, err := registrationResult(t, env)
 	var ce *temporal.CanceledError
@@ -115,7 +115,7 @@ func TestUniversignDeadlineCancelsRegistration(t *testing.T) {
 	env, fake := newUniversignEnv()
 	in := validRegistration()
 	in.Timeout = contract.Duration(48 * time.Hour)
-	env.ExecuteWorkflow(UniversignRegistration, in)
+	env.ExecuteWorkflow(UniversignRegistration, asJSON(in))
 
 	_, err := registrationResult(t, env)
 	if errorType(err) != contract.ErrTypeDeadlineExceeded || fake.current() != universign.StateCanceled {
@@ -129,7 +129,7 @@ func TestUniversignInvalidInputFailsWithoutCalls(t *testing.T) {
 		Registration: universign.CreateRegistration{Applicant: "ana", Level: "qualified", PhoneNumber: "600112233", Language: "xx"},
 		Timeout:      contract.Duration(time.Second),
 	}
-	env.ExecuteWorkflow(UniversignRegistration, in)
+	env.ExecuteWorkflow(UniversignRegistration, asJSON(in))
 
 	_, err := registrationResult(t, env)
 	if errorType(err) != contract.ErrTypeInvalidInput {

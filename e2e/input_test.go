@@ -1,0 +1,46 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/certflow/certflow/contract"
+	uasandbox "github.com/certflow/certflow/internal/sandbox/uanataca"
+)
+
+// Raw JSON started by workflow type name, as a service in another language
+// starts certflow: a wrong type or a misspelt field ends the workflow at
+// once with InvalidInput naming the field, instead of a workflow task that
+// fails over and over.
+func TestRawJSONInputErrorsEndTheWorkflow(t *testing.T) {
+	s := startStack(t, uasandbox.Options{})
+	tests := []struct {
+		name, workflowType string
+		input              map[string]any
+		want               string
+	}{
+		{"a number where a string belongs", contract.UniversignRegistrationName,
+			map[string]any{"registration": map[string]any{"applicant": 42, "level": "qcp"}}, "registration.applicant: expected a string, got number"},
+		{"a word where a duration belongs", contract.MasStackIdentificationName,
+			map[string]any{"identification": map[string]any{}, "poll_interval": "soon"}, "poll_interval:"},
+		{"a misspelt field", contract.HumanosRequestName,
+			map[string]any{"request": map[string]any{"contacts": []string{"ana@example.com"}}, "timeuot": "3d"}, "timeuot: unknown field"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			run := start(t, s, uniqueID("raw-input"), tt.workflowType, tt.input)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			err := run.Get(ctx, nil)
+			var appErr *temporal.ApplicationError
+			if !errors.As(err, &appErr) || appErr.Type() != contract.ErrTypeInvalidInput || appErr.NonRetryable() == false || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("workflow ended with %v; want a non-retryable %s saying %q", err, contract.ErrTypeInvalidInput, tt.want)
+			}
+		})
+	}
+}
