@@ -14,6 +14,8 @@ import (
 
 	"github.com/rs/zerolog"
 	tlog "go.temporal.io/sdk/log"
+
+	"github.com/certflow/certflow/internal/personal"
 )
 
 // Formats accepted by New.
@@ -141,7 +143,7 @@ func pair(keyvals []any, i int) (string, any) {
 	if i+1 >= len(keyvals) {
 		return key, "MISSING-VALUE"
 	}
-	if personalKey(key) {
+	if personal.Key(key) {
 		return key, redacted
 	}
 	switch v := keyvals[i+1].(type) {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"io"
 	"sync"
+
+	"github.com/certflow/certflow/internal/personal"
 )
 
 // certflow handles applicants' names, emails, phones and document numbers,
@@ -11,7 +13,7 @@ import (
 // database. Redaction therefore happens here, in the one place every log line
 // goes through, instead of trusting every present and future log call:
 //
-//   - by key: a field whose name says it holds personal data (personalKey)
+//   - by key: a field whose name says it holds personal data (personal.Key)
 //     has its whole value, at any depth, replaced by redacted;
 //   - by shape: inside any string, text that looks like an email address or an
 //     E.164 phone number is replaced by redactedEmail or redactedPhone, since
@@ -32,45 +34,6 @@ const (
 // with a dotted host name it looks like an email address; its value is kept
 // so that the worker start line still says which process it is.
 const workerIDKey = "WorkerID"
-
-// personalParts are the normalised substrings that make any key containing
-// one personal, which also covers email, phone, phone_number,
-// mobile_phone_number, surname_1, surname_2, document_number and
-// id_document_number.
-var personalParts = [][]byte{[]byte("email"), []byte("phone"), []byte("surname"), []byte("documentnumber")}
-
-// personalKey reports whether a field named key holds personal data. Keys are
-// compared lower-cased with everything but ASCII letters and digits dropped,
-// so "given_name", "givenName", "Given-Name" and "GIVENNAME" are one key, and
-// a field keeps being redacted when someone renames it to another convention.
-// The key may be raw JSON string content: escapes are not decoded, which only
-// matters for a key spelled with escapes; certflow's keys never need any.
-func personalKey[T string | []byte](key T) bool {
-	var buf [64]byte
-	k := buf[:0]
-	for i := 0; i < len(key); i++ {
-		c := key[i]
-		switch {
-		case 'a' <= c && c <= 'z', '0' <= c && c <= '9':
-		case 'A' <= c && c <= 'Z':
-			c += 'a' - 'A'
-		default:
-			continue
-		}
-		k = append(k, c)
-	}
-	for _, part := range personalParts {
-		if bytes.Contains(k, part) {
-			return true
-		}
-	}
-	switch string(k) {
-	case "name", "givenname", "lastname", "fullname", "serialnumber",
-		"docid", "contact", "contacts", "applicant":
-		return true
-	}
-	return false
-}
 
 // scrubString returns s with email addresses and phone numbers replaced. It
 // allocates only when s contains an '@' or a '+', the bytes every match needs.
@@ -294,7 +257,7 @@ func (s *scrubber) container(in []byte, i int) (int, bool) {
 		return i + 1, true
 	}
 	for {
-		var ok, personal, keep bool
+		var ok, isPersonal, keep bool
 		if object {
 			if i >= len(in) || in[i] != '"' {
 				return i, false
@@ -304,7 +267,7 @@ func (s *scrubber) container(in []byte, i int) (int, bool) {
 				return i, false
 			}
 			key := in[keyStart+1 : i-1]
-			personal, keep = personalKey(key), string(key) == workerIDKey
+			isPersonal, keep = personal.Key(key), string(key) == workerIDKey
 			if i = skipSpace(in, i); i >= len(in) || in[i] != ':' {
 				return i, false
 			}
@@ -315,7 +278,7 @@ func (s *scrubber) container(in []byte, i int) (int, bool) {
 		if i, ok = s.value(in, i, keep); !ok {
 			return i, false
 		}
-		if personal {
+		if isPersonal {
 			// The value was copied to check its syntax; drop it.
 			s.out = append(s.out[:mark], `"`+redacted+`"`...)
 		}

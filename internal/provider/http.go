@@ -9,9 +9,12 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/certflow/certflow/internal/personal"
 )
 
 const (
@@ -173,7 +176,7 @@ func (h *HTTP) Do(ctx context.Context, op, method string, u *url.URL, b *Body) (
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		// A truncated or failed read still leaves the status to report.
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBytes))
-		return nil, h.apiError(op, resp, body)
+		return nil, h.apiError(op, resp, body, b)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes+1))
 	if err != nil {
@@ -189,7 +192,7 @@ func (h *HTTP) Do(ctx context.Context, op, method string, u *url.URL, b *Body) (
 // apiError maps a non-2xx answer to a *Error: the provider's parser first,
 // then an excerpt of a non-JSON body, then the status text, so the message
 // is always something a person can act on.
-func (h *HTTP) apiError(op string, resp *http.Response, body []byte) *Error {
+func (h *HTTP) apiError(op string, resp *http.Response, body []byte, sent *Body) *Error {
 	now := time.Now
 	if h.Now != nil {
 		now = h.Now
@@ -211,7 +214,71 @@ func (h *HTTP) apiError(op string, resp *http.Response, body []byte) *Error {
 	if e.Message == "" {
 		e.Message = http.StatusText(resp.StatusCode)
 	}
+	e.Message = redactSent(e.Message, sent)
 	return e
+}
+
+// redacted stands where a provider's message quoted a value certflow sent.
+const redacted = "[redacted]"
+
+// redactSent removes from a provider's message the personal values of the
+// request it answers (fields personal.Key names): a provider that echoes
+// the name, email or document number it refused ("Invalid email ana@…")
+// would otherwise put personal data in an error that reaches logs, the CLI
+// and workflow histories. Other values (a profile, a level) stay, as the
+// message is often about them.
+func redactSent(msg string, sent *Body) string {
+	for _, v := range personalValues(sent) {
+		msg = strings.ReplaceAll(msg, v, redacted)
+	}
+	return msg
+}
+
+// personalValues lists the values of a JSON or form request body under a
+// personal key, longest first (so a value containing another is replaced
+// whole).
+func personalValues(sent *Body) []string {
+	if sent == nil {
+		return nil
+	}
+	var values []string
+	switch sent.ContentType {
+	case "application/json":
+		var v any
+		if json.Unmarshal(sent.Data, &v) == nil {
+			values = personalStrings(v, false, values)
+		}
+	case "application/x-www-form-urlencoded":
+		form, _ := url.ParseQuery(string(sent.Data))
+		for k, vs := range form {
+			if personal.Key(k) {
+				values = append(values, vs...)
+			}
+		}
+	}
+	values = slices.DeleteFunc(values, func(v string) bool { return v == "" })
+	slices.SortFunc(values, func(a, b string) int { return len(b) - len(a) })
+	return values
+}
+
+// personalStrings appends the strings of a decoded JSON value that are
+// personal: under a personal key, at any depth.
+func personalStrings(v any, under bool, out []string) []string {
+	switch v := v.(type) {
+	case string:
+		if under {
+			out = append(out, v)
+		}
+	case []any:
+		for _, e := range v {
+			out = personalStrings(e, under, out)
+		}
+	case map[string]any:
+		for k, e := range v {
+			out = personalStrings(e, under || personal.Key(k), out)
+		}
+	}
+	return out
 }
 
 // parseGenericError reads the message fields common error bodies use, in

@@ -334,3 +334,56 @@ func TestParseBaseURL(t *testing.T) {
 		}
 	}
 }
+
+// A provider that echoes the values it refuses must not put them in the
+// error: every personal value of the request, JSON or form, is redacted
+// from the message, whichever way the message was read (JSON field or
+// plain body); the others (a country, a level) stay.
+func TestErrorRedactsValuesSent(t *testing.T) {
+	jsonBody, err := provider.JSONBody(map[string]any{
+		"given_name": "Zzmarkerana",
+		"email":      "zzmarker@example.test",
+		"identity_document": map[string]any{
+			"document_number": "99999999R",
+			"country":         "ES",
+		},
+		"contacts": []string{"+34600999999"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	form := provider.FormBody(url.Values{"applicant": {"zzmarker@example.test"}, "fullname": {"Zzmarkerana Ruiz"}, "level": {"qcp"}})
+	markers := []string{"Zzmarkerana", "zzmarker@example.test", "99999999R", "+34600999999"}
+	tests := []struct {
+		name   string
+		sent   *provider.Body
+		answer string
+		keep   string
+	}{
+		{"JSON body, JSON message", jsonBody,
+			`{"message": "Invalid given_name Zzmarkerana and email zzmarker@example.test for document 99999999R, contact +34600999999 (country ES)"}`, "country ES"},
+		{"form body, JSON message", form,
+			`{"error": "applicant zzmarker@example.test at level qcp already registered as Zzmarkerana Ruiz"}`, "level qcp already registered"},
+		{"JSON body, plain message", jsonBody,
+			`document 99999999R refused for Zzmarkerana`, "refused for"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			u, _ := serve(t, http.StatusBadRequest, nil, tt.answer)
+			h := &provider.HTTP{Provider: "test"}
+			_, err := h.Do(context.Background(), "create", http.MethodPost, u, tt.sent)
+			var pe *provider.Error
+			if !errors.As(err, &pe) {
+				t.Fatalf("error %v, want a *Error", err)
+			}
+			for _, m := range markers {
+				if strings.Contains(err.Error(), m) {
+					t.Errorf("error %q quotes the value sent %q", err, m)
+				}
+			}
+			if !strings.Contains(pe.Message, "[redacted]") || !strings.Contains(pe.Message, tt.keep) {
+				t.Errorf("message %q, want the values redacted and %q kept", pe.Message, tt.keep)
+			}
+		})
+	}
+}
