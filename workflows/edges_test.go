@@ -3,9 +3,11 @@ package workflows
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -66,10 +68,11 @@ func TestDeadlineActedOnWhileDocumentsRetry(t *testing.T) {
 	env.wantCancelledAtDeadline(t, 3*time.Hour)
 }
 
-// An issuance cancelled while its create is retrying uploads nothing: the
+// An issuance cancelled while its create is retrying skips the documents
+// (no upload, no submitting_documents stage): the
 // request, once created, is cancelled at once (as runs begun before the
 // wait loop's redesign did, so their histories replay).
-func TestCancelledDuringCreateUploadsNothing(t *testing.T) {
+func TestCancelledDuringCreateSkipsTheDocuments(t *testing.T) {
 	for _, old := range []bool{false, true} {
 		t.Run(map[bool]string{false: "new run", true: "run begun before the redesign"}[old], func(t *testing.T) {
 			env := newIssuanceEnv(t, &uanataca.Approval{Username: "rao", Password: "p", PIN: "1", RAOID: 7})
@@ -81,14 +84,20 @@ func TestCancelledDuringCreateUploadsNothing(t *testing.T) {
 			unavailable := &provider.Error{Provider: "uanataca", Operation: "create_request", StatusCode: http.StatusServiceUnavailable}
 			env.ra.script("create", unavailable, unavailable, unavailable)
 			env.RegisterDelayedCallback(env.CancelWorkflow, 2*time.Second)
+			var stages []string
+			env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
+				if stage, ok := args.Get(0).(temporal.SearchAttributes).GetKeyword(contract.SearchStage); ok {
+					stages = append(stages, stage)
+				}
+			}).Return(nil)
 			env.ExecuteWorkflow(UanatacaIssuance, asJSON(in))
 
 			var ce *temporal.CanceledError
 			if _, err := env.issuance(t); !errors.As(err, &ce) {
 				t.Fatalf("error = %v, want a cancellation", err)
 			}
-			if env.ra.count("upload") != 0 || env.ra.status(46761) != uanataca.StatusCancelled {
-				t.Fatalf("%d uploads, status %s; want none, CANCELLED", env.ra.count("upload"), env.ra.status(46761))
+			if env.ra.count("upload") != 0 || env.ra.status(46761) != uanataca.StatusCancelled || slices.Contains(stages, contract.StageSubmittingDocuments) {
+				t.Fatalf("%d uploads, status %s, stages %v; want no upload nor documents stage, CANCELLED", env.ra.count("upload"), env.ra.status(46761), stages)
 			}
 		})
 	}
