@@ -84,6 +84,21 @@ const (
 	ErrTypeRejectedBySubject         = "RejectedBySubject"
 )
 
+// InputProblems are the details of an InvalidInput failure: every field the
+// workflow refused and why, so a caller (or `certflow status`) can name the
+// fields to fix without parsing the message. The problem describes a
+// personal value, never quotes it.
+type InputProblems struct {
+	Problems []InputProblem `json:"problems"`
+}
+
+// InputProblem is one refused field: its path in the input
+// ("request.email", "documents[1].type") and what is wrong with it.
+type InputProblem struct {
+	Field   string `json:"field"`
+	Problem string `json:"problem"`
+}
+
 // Duration is a time span in workflow inputs. It reads and writes as a
 // string in Go's syntax ("90m", "36h") or as whole days ("30d"), so services
 // in any language can write it; a bare number is read as seconds.

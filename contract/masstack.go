@@ -18,7 +18,7 @@ type MasStackIdentificationInput struct {
 	// polls start a minute apart and back off.
 	PollInterval Duration `json:"poll_interval,omitempty"`
 	// CancelReason is recorded at MasStack when certflow cancels.
-	CancelReason string `json:"cancel_reason,omitempty"`
+	CancelReason string `json:"cancel_reason,omitempty" jsonschema:"maxLength=500"`
 }
 
 // MasStackIdentificationResult is the identification as it ended.

@@ -42,7 +42,12 @@ type statusOutput struct {
 	ExecutionStatus string          `json:"execution_status"`
 	Status          contract.Status `json:"status"`
 	Result          json.RawMessage `json:"result"`
-	Failure         string          `json:"failure"`
+	Failure         struct {
+		Type          string                  `json:"type"`
+		Message       string                  `json:"message"`
+		InvalidFields []contract.InputProblem `json:"invalid_fields"`
+		Hint          string                  `json:"hint"`
+	} `json:"failure"`
 }
 
 func status(t *testing.T, s *devstack.Stack, id string) statusOutput {

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -21,15 +22,22 @@ func TestRawJSONInputErrorsEndTheWorkflow(t *testing.T) {
 	s := startStack(t, uasandbox.Options{})
 	tests := []struct {
 		name, workflowType string
-		input              map[string]any
+		input              any
 		want               string
+		// field is the one `certflow status` must name as invalid.
+		field string
 	}{
 		{"a number where a string belongs", contract.UniversignRegistrationName,
-			map[string]any{"registration": map[string]any{"applicant": 42, "level": "qcp"}}, "registration.applicant: expected a string, got number"},
+			map[string]any{"registration": map[string]any{"applicant": 42, "level": "qcp"}}, "registration.applicant: expected a string, got number", "registration.applicant"},
 		{"a word where a duration belongs", contract.MasStackIdentificationName,
-			map[string]any{"identification": map[string]any{}, "poll_interval": "soon"}, "poll_interval:"},
+			map[string]any{"identification": map[string]any{}, "poll_interval": "soon"}, "poll_interval:", "poll_interval"},
 		{"a misspelt field", contract.HumanosRequestName,
-			map[string]any{"request": map[string]any{"contacts": []string{"ana@example.com"}}, "timeuot": "3d"}, "timeuot: unknown field"},
+			map[string]any{"request": map[string]any{"contacts": []string{"ana@example.com"}}, "timeuot": "3d"}, "timeuot: unknown field", "timeuot"},
+		{"an array instead of the input object", contract.UanatacaIssuanceName,
+			[]any{map[string]any{"request": map[string]any{}}}, "input: expected one JSON object, got an array", "input"},
+		{"a name of a megabyte", contract.UanatacaIssuanceName,
+			map[string]any{"request": map[string]any{"profile": "PFnubeAFCiudadano", "given_name": strings.Repeat("a", 1<<20)}},
+			"request.given_name: 1048576 characters, more than the 256 allowed", "request.given_name"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -40,6 +48,14 @@ func TestRawJSONInputErrorsEndTheWorkflow(t *testing.T) {
 			var appErr *temporal.ApplicationError
 			if !errors.As(err, &appErr) || appErr.Type() != contract.ErrTypeInvalidInput || appErr.NonRetryable() == false || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("workflow ended with %v; want a non-retryable %s saying %q", err, contract.ErrTypeInvalidInput, tt.want)
+			}
+			if len(err.Error()) > 4096 {
+				t.Errorf("the failure is %d bytes long: it quotes the value", len(err.Error()))
+			}
+			f := status(t, s, run.GetID()).Failure
+			if f.Type != contract.ErrTypeInvalidInput || !slices.ContainsFunc(f.InvalidFields, func(p contract.InputProblem) bool { return p.Field == tt.field }) ||
+				!strings.Contains(f.Hint, "refused its input") {
+				t.Fatalf("certflow status says %+v; want %s naming field %s and what to do", f, contract.ErrTypeInvalidInput, tt.field)
 			}
 		})
 	}

@@ -317,9 +317,11 @@ const statusHelp = `
 Print the workflow's state as JSON: Temporal's view of its latest run
 (execution_status Running, Completed, Failed, Canceled, Terminated, TimedOut),
 certflow's status query (stage, provider reference and status, the link to
-send the person, deadline) and, once closed, its result or failure. The
-status query needs a worker on the task queue; without one, query_error
-says so and the rest is still printed.`
+send the person, deadline) and, once closed, its result or failure. A
+failure gives its type and message; a workflow that refused its input
+(InvalidInput) also lists every refused field (invalid_fields) and what to
+do. The status query needs a worker on the task queue; without one,
+query_error says so and the rest is still printed.`
 
 // statusReport is what `certflow status` prints.
 type statusReport struct {
@@ -327,8 +329,37 @@ type statusReport struct {
 	Status     *contract.Status `json:"status,omitempty"`
 	QueryError string           `json:"query_error,omitempty"`
 	Result     json.RawMessage  `json:"result,omitempty"`
-	Failure    string           `json:"failure,omitempty"`
+	Failure    *failureReport   `json:"failure,omitempty"`
 	WebUI      string           `json:"web_ui"`
+}
+
+// failureReport is how a closed run failed: its error type (the
+// contract's ErrType*, "Canceled", or "" for a failure certflow did not
+// make) and message; for refused input, every field refused and why.
+type failureReport struct {
+	Type          string                  `json:"type,omitempty"`
+	Message       string                  `json:"message"`
+	InvalidFields []contract.InputProblem `json:"invalid_fields,omitempty"`
+	Hint          string                  `json:"hint,omitempty"`
+}
+
+// invalidInputHint says what to do about a run that refused its input.
+const invalidInputHint = "the workflow refused its input before calling any provider: fix the fields listed and start it again (its ID may be reused)"
+
+func failureOf(err error) *failureReport {
+	var appErr *temporal.ApplicationError
+	switch {
+	case errors.As(err, &appErr):
+		f := &failureReport{Type: appErr.Type(), Message: appErr.Message()}
+		var problems contract.InputProblems
+		if f.Type == contract.ErrTypeInvalidInput && appErr.Details(&problems) == nil {
+			f.InvalidFields, f.Hint = problems.Problems, invalidInputHint
+		}
+		return f
+	case temporal.IsCanceledError(err):
+		return &failureReport{Type: "Canceled", Message: "the workflow was cancelled; the request was cancelled at the provider"}
+	}
+	return &failureReport{Message: err.Error()}
 }
 
 func (c *CLI) status(ctx context.Context, args []string) error {
@@ -352,7 +383,7 @@ func (c *CLI) status(ctx context.Context, args []string) error {
 		if info.GetStatus() != enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
 			var res json.RawMessage
 			if err := tc.GetWorkflow(ctx, id, rep.RunID).Get(ctx, &res); err != nil {
-				rep.Failure = err.Error()
+				rep.Failure = failureOf(err)
 			} else {
 				rep.Result = res
 			}

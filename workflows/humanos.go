@@ -13,6 +13,7 @@ import (
 	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/contract"
 	"github.com/certflow/certflow/internal/provider/humanos"
+	"github.com/certflow/certflow/internal/validate"
 )
 
 const (
@@ -32,7 +33,7 @@ func humanosEventKey(h contract.HumanosWebhook) string {
 }
 
 func validateHumanos(in contract.HumanosRequestInput) error {
-	err := in.Request.Validate()
+	err := validate.Within("request", in.Request.Validate())
 	if in.Request.InternalID != "" {
 		err = errors.Join(err, errors.New("request.internalId: leave it empty; certflow sets it to the workflow ID"))
 	}

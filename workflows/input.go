@@ -8,6 +8,9 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+
+	"github.com/certflow/certflow/contract"
+	"github.com/certflow/certflow/internal/validate"
 )
 
 // The workflows take their input as raw JSON and decode it here, not
@@ -17,13 +20,42 @@ import (
 // becomes one line of a non-retryable InvalidInput failure that names the
 // field path and what was expected.
 
-// checkInput decodes raw into in strictly, then validates it: the problems
-// found, or nil.
-func checkInput[I any](raw json.RawMessage, in *I, validate func(I) error) error {
+// checkInput decodes raw into in strictly, bounds the length of every
+// value in it, then validates it: the problems found, or nil.
+func checkInput[I any](raw json.RawMessage, in *I, check func(I) error) error {
 	if err := decodeInput(raw, in); err != nil {
 		return err
 	}
-	return validate(*in)
+	lengths := validate.New("input")
+	lengths.Lengths("", *in)
+	return errors.Join(lengths.Err(), check(*in))
+}
+
+// inputProblems lists the fields named by the problems checkInput found,
+// for the details of the InvalidInput failure. A problem is "field: what"
+// or a *validate.Error listing several.
+func inputProblems(err error) []contract.InputProblem {
+	var ve *validate.Error
+	switch e := err.(type) {
+	case interface{ Unwrap() []error }:
+		var all []contract.InputProblem
+		for _, err := range e.Unwrap() {
+			all = append(all, inputProblems(err)...)
+		}
+		return all
+	case nil:
+		return nil
+	default:
+		if errors.As(err, &ve) {
+			all := make([]contract.InputProblem, len(ve.Problems))
+			for i, p := range ve.Problems {
+				all[i] = contract.InputProblem{Field: p.Field, Problem: p.Problem}
+			}
+			return all
+		}
+		field, problem, _ := strings.Cut(err.Error(), ": ")
+		return []contract.InputProblem{{Field: field, Problem: problem}}
+	}
 }
 
 // decodeInput decodes raw, one JSON object, into the struct in points to.

@@ -2,8 +2,13 @@ package workflows
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
+
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/certflow/certflow/contract"
 )
@@ -54,6 +59,113 @@ func TestRawInputProblemsEndWithInvalidInput(t *testing.T) {
 				t.Errorf("activities ran on invalid input: %v", env.started)
 			}
 		})
+	}
+}
+
+// Every string has a length limit, checked before any call: the failure
+// names each field too long, in its message and in its details, and gives
+// the length, never the value.
+func TestLongValuesEndWithInvalidInput(t *testing.T) {
+	long := func(n int) string { return strings.Repeat("é", n) }
+	extra := map[string]string{}
+	for i := range 101 {
+		extra[fmt.Sprintf("field_%d", i)] = "x"
+	}
+	tooMany, _ := json.Marshal(extra)
+	tests := []struct {
+		name     string
+		workflow any
+		input    string
+		fields   []string
+	}{
+		{"a name of 257 characters", UanatacaIssuance,
+			`{"request": {"profile": "PFnubeAFCiudadano", "given_name": "` + long(257) + `"}}`, []string{"request.given_name"}},
+		{"a passed-through field too long", UanatacaIssuance,
+			`{"request": {"profile": "PFnubeAFCiudadano", "organization_name": "` + long(300) + `"}}`, []string{"request.organization_name"}},
+		{"too many passed-through fields", UanatacaIssuance,
+			`{"request": ` + string(tooMany) + `}`, []string{"request.*"}},
+		{"an email of 255 characters", UniversignRegistration,
+			`{"registration": {"applicant": "` + long(245) + `@example.com", "level": "qcp"}}`, []string{"registration.applicant"}},
+		{"a redirect URL of 2049 characters", UniversignRegistration,
+			`{"registration": {"applicant": "ana@example.com", "level": "qcp", "redirect_url": "https://` + long(2041) + `"}}`, []string{"registration.redirect_url"}},
+		{"a cancel reason of 501 characters", MasStackIdentification,
+			`{"identification": {"identity_document": {"document_number": "X", "document_type": "ID_CARD"}}, "cancel_reason": "` + long(501) + `"}`, []string{"cancel_reason"}},
+		{"a second contact too long", HumanosRequest,
+			`{"request": {"contacts": ["ana@example.com", "` + long(255) + `"], "groupIds": ["g"]}}`, []string{"request.contacts[1]"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := newTestEnv()
+			env.RegisterWorkflow(tt.workflow)
+			env.ExecuteWorkflow(tt.workflow, json.RawMessage(tt.input))
+
+			err := env.result(t, nil)
+			var appErr *temporal.ApplicationError
+			if !errors.As(err, &appErr) || appErr.Type() != contract.ErrTypeInvalidInput {
+				t.Fatalf("error = %v, want %s", err, contract.ErrTypeInvalidInput)
+			}
+			if strings.Contains(err.Error(), "éé") {
+				t.Errorf("error %q quotes the value", err)
+			}
+			var details contract.InputProblems
+			if err := appErr.Details(&details); err != nil {
+				t.Fatalf("details: %v", err)
+			}
+			for _, field := range tt.fields {
+				if !strings.Contains(err.Error(), field+": ") || !slices.ContainsFunc(details.Problems, func(p contract.InputProblem) bool {
+					return p.Field == field && strings.Contains(p.Problem, "allowed")
+				}) {
+					t.Errorf("%s not named as too long: message %q, details %+v", field, err, details.Problems)
+				}
+			}
+			if n := len(env.started); n != 0 {
+				t.Errorf("activities ran on invalid input: %v", env.started)
+			}
+		})
+	}
+}
+
+// The details of an InvalidInput failure name every field, whatever check
+// refused it: decoding, a provider's rules, the lifecycle's bounds.
+func TestInvalidInputDetailsNameEveryField(t *testing.T) {
+	env := newTestEnv()
+	env.RegisterWorkflow(UanatacaIssuance)
+	env.ExecuteWorkflow(UanatacaIssuance, json.RawMessage(`{"request": {"profile": "PFnubeAFCiudadano", "email": "not-an-address", "validity_time": 7},
+		"documents": [{"type": "passport", "filename": "p.jpg", "content": "AA=="}], "timeout": "10s", "poll_intervl": "1h"}`))
+
+	err := env.result(t, nil)
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || appErr.Type() != contract.ErrTypeInvalidInput {
+		t.Fatalf("error = %v, want %s", err, contract.ErrTypeInvalidInput)
+	}
+	var details contract.InputProblems
+	if err := appErr.Details(&details); err != nil {
+		t.Fatalf("details: %v", err)
+	}
+	var fields []string
+	for _, p := range details.Problems {
+		fields = append(fields, p.Field)
+	}
+	if want := []string{"poll_intervl"}; !slices.Equal(fields, want) {
+		t.Fatalf("fields %v, want %v: an unknown field is reported alone, before any rule is checked", fields, want)
+	}
+
+	env = newTestEnv()
+	env.RegisterWorkflow(UanatacaIssuance)
+	env.ExecuteWorkflow(UanatacaIssuance, json.RawMessage(`{"request": {"profile": "PFnubeAFCiudadano", "email": "not-an-address", "validity_time": 7},
+		"documents": [{"type": "passport", "filename": "p.jpg", "content": "AA=="}], "timeout": "10s"}`))
+	err = env.result(t, nil)
+	if !errors.As(err, &appErr) || appErr.Details(&details) != nil {
+		t.Fatalf("error = %v, want InvalidInput with details", err)
+	}
+	fields = nil
+	for _, p := range details.Problems {
+		fields = append(fields, p.Field)
+	}
+	for _, want := range []string{"request.email", "request.validity_time", "documents[0].type", "timeout"} {
+		if !slices.Contains(fields, want) {
+			t.Errorf("details name %v, not %s", fields, want)
+		}
 	}
 }
 

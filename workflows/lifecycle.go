@@ -125,10 +125,10 @@ func validateInput(requestErr error, timeout, poll contract.Duration, maxTimeout
 		problems = append(problems, requestErr)
 	}
 	if t := time.Duration(timeout); t < 0 || t > maxTimeout || (t != 0 && t < time.Minute) {
-		problems = append(problems, fmt.Errorf("timeout %s: use between 1m and %s", t, maxTimeout))
+		problems = append(problems, fmt.Errorf("timeout: %s is not allowed; use between 1m and %s", t, maxTimeout))
 	}
 	if p := time.Duration(poll); p < 0 || (p != 0 && p < time.Second) {
-		problems = append(problems, fmt.Errorf("poll_interval %s: use at least 1s", p))
+		problems = append(problems, fmt.Errorf("poll_interval: %s is not allowed; use at least 1s", p))
 	}
 	return errors.Join(problems...)
 }

@@ -2,7 +2,6 @@ package workflows
 
 import (
 	"encoding/json"
-	"errors"
 	"time"
 
 	"go.temporal.io/sdk/workflow"
@@ -10,6 +9,7 @@ import (
 	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/contract"
 	"github.com/certflow/certflow/internal/provider/masstack"
+	"github.com/certflow/certflow/internal/validate"
 )
 
 const (
@@ -20,15 +20,10 @@ const (
 	masstackMaxTimeout   = masstack.MaxExpiresIn + 24*time.Hour
 	// masstackDefaultReason is recorded at MasStack when certflow cancels.
 	masstackDefaultReason = "abandoned: the certflow workflow was cancelled or passed its deadline"
-	masstackMaxReason     = 500
 )
 
 func validateMasStack(in contract.MasStackIdentificationInput) error {
-	err := validateInput(in.Identification.Validate(), in.Timeout, in.PollInterval, masstackMaxTimeout)
-	if len(in.CancelReason) > masstackMaxReason {
-		err = errors.Join(err, errors.New("cancel_reason: longer than 500 characters"))
-	}
-	return err
+	return validateInput(validate.Within("identification", in.Identification.Validate()), in.Timeout, in.PollInterval, masstackMaxTimeout)
 }
 
 // masstackTimeout is how long the workflow waits before cancelling: the

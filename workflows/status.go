@@ -71,12 +71,14 @@ func (t *tracker) actionURL(u string) {
 
 // begin checks a lifecycle's input and starts its clock: invalid input
 // (problems not nil) ends the workflow at once with a non-retryable
-// InvalidInput error naming every problem; otherwise the deadline, timeout
+// InvalidInput error naming every problem, with each field in its details
+// (contract.InputProblems); otherwise the deadline, timeout
 // from now, is recorded and returned.
 func (t *tracker) begin(problems error, timeout time.Duration) (time.Time, error) {
 	if problems != nil {
 		t.stage(contract.StageFailed)
-		return time.Time{}, temporal.NewNonRetryableApplicationError(problems.Error(), contract.ErrTypeInvalidInput, nil)
+		return time.Time{}, temporal.NewNonRetryableApplicationError(problems.Error(), contract.ErrTypeInvalidInput, nil,
+			contract.InputProblems{Problems: inputProblems(problems)})
 	}
 	t.s.Deadline = workflow.Now(t.ctx).Add(timeout)
 	return t.s.Deadline, nil

@@ -13,6 +13,7 @@ import (
 	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/contract"
 	"github.com/certflow/certflow/internal/provider/uanataca"
+	"github.com/certflow/certflow/internal/validate"
 )
 
 // Defaults and bounds of a Uanataca issuance.
@@ -34,7 +35,7 @@ const (
 func validateUanataca(in contract.UanatacaIssuanceInput) error {
 	var problems []error
 	if err := in.Request.Validate(); err != nil {
-		problems = append(problems, err)
+		problems = append(problems, validate.Within("request", err))
 	}
 	if in.Request.Scratchcard != "" {
 		problems = append(problems, errors.New("request.scratchcard: leave it empty; certflow reserves a scratchcard"))
@@ -44,7 +45,7 @@ func validateUanataca(in contract.UanatacaIssuanceInput) error {
 		switch d.Type {
 		case uanataca.DocumentFront, uanataca.DocumentRear, uanataca.DocumentOwner, uanataca.DocumentExtra:
 		default:
-			problems = append(problems, fmt.Errorf("documents[%d].type %q: use document_front, document_rear, document_owner or extra_document", i, d.Type))
+			problems = append(problems, fmt.Errorf("documents[%d].type: %q is not a document type; use document_front, document_rear, document_owner or extra_document", i, d.Type))
 		}
 		if len(d.Content) == 0 || d.Filename == "" {
 			problems = append(problems, fmt.Errorf("documents[%d]: give a filename and the file's content (base64)", i))

@@ -9,6 +9,7 @@ import (
 	"github.com/certflow/certflow/activities"
 	"github.com/certflow/certflow/contract"
 	"github.com/certflow/certflow/internal/provider/universign"
+	"github.com/certflow/certflow/internal/validate"
 )
 
 // A registration session lasts 7 days at Universign. The default deadline
@@ -22,7 +23,7 @@ const (
 )
 
 func validateUniversign(in contract.UniversignRegistrationInput) error {
-	return validateInput(in.Registration.Validate(), in.Timeout, in.PollInterval, universignMaxTimeout)
+	return validateInput(validate.Within("registration", in.Registration.Validate()), in.Timeout, in.PollInterval, universignMaxTimeout)
 }
 
 // UniversignRegistration creates a standalone registration, exposes its

@@ -15,6 +15,7 @@ import (
 	"github.com/certflow/certflow/internal/provider/masstack"
 	"github.com/certflow/certflow/internal/provider/uanataca"
 	"github.com/certflow/certflow/internal/provider/universign"
+	"github.com/certflow/certflow/internal/validate"
 )
 
 const (
@@ -35,18 +36,21 @@ type message struct {
 	// would silently drop. What certflow sends back (results, status) is
 	// open, so certflow may add a field without breaking a reader.
 	sent bool
+	// input marks a workflow's input, whose strings' lengths the workflow
+	// checks (validate.Lengths).
+	input bool
 }
 
 func messages() []message {
 	var ms []message
 	for _, c := range contract.Workflows {
 		ms = append(ms,
-			message{c.Type + ".input", c.Type + " input", c.Input, true},
-			message{c.Type + ".result", c.Type + " result", c.Result, false},
-			message{c.Type + "." + contract.SignalWebhook, c.Type + " " + contract.SignalWebhook + " signal", c.Hint, true},
+			message{name: c.Type + ".input", title: c.Type + " input", v: c.Input, sent: true, input: true},
+			message{name: c.Type + ".result", title: c.Type + " result", v: c.Result},
+			message{name: c.Type + "." + contract.SignalWebhook, title: c.Type + " " + contract.SignalWebhook + " signal", v: c.Hint, sent: true},
 		)
 	}
-	return append(ms, message{statusName, contract.QueryStatus + " query answer, every workflow type", contract.Status{}, false})
+	return append(ms, message{name: statusName, title: contract.QueryStatus + " query answer, every workflow type", v: contract.Status{}})
 }
 
 // generate returns every file of contract/ by name.
@@ -144,6 +148,12 @@ func schema(m message, comments map[string]string, applied map[int]bool) ([]byte
 		p.apply(def, p.property)
 		applied[i] = true
 	}
+	if m.input {
+		boundStrings(s)
+		for _, def := range s.Definitions {
+			boundStrings(def)
+		}
+	}
 	b, err := json.MarshalIndent(s, "", "  ")
 	return append(b, '\n'), err
 }
@@ -160,6 +170,29 @@ func nullArrays(s *jsonschema.Schema) {
 			array := *p
 			array.Description = ""
 			*p = jsonschema.Schema{Description: p.Description, AnyOf: []*jsonschema.Schema{&array, {Type: "null"}}}
+		}
+	}
+}
+
+// boundStrings gives every string of a message sent to certflow that
+// names no limit of its own (a jsonschema maxLength tag) the default one,
+// as the workflows check it (validate.Lengths).
+func boundStrings(s *jsonschema.Schema) {
+	if s == nil {
+		return
+	}
+	if s.Type == "string" && s.MaxLength == nil && s.Pattern == "" && s.ContentEncoding == "" && len(s.Enum) == 0 {
+		limit := uint64(validate.DefaultMaxLength)
+		s.MaxLength = &limit
+	}
+	boundStrings(s.Items)
+	boundStrings(s.AdditionalProperties)
+	for _, alt := range s.AnyOf {
+		boundStrings(alt)
+	}
+	if s.Properties != nil {
+		for _, p := range s.Properties.FromOldest() {
+			boundStrings(p)
 		}
 	}
 }
@@ -214,7 +247,9 @@ var patches = []patch{
 // uanataca.CreateRequest carries in Extra.
 func passThrough(def *jsonschema.Schema, _ string) {
 	def.AdditionalProperties = &jsonschema.Schema{AnyOf: []*jsonschema.Schema{{Type: "string"}, {Type: "number"}}}
-	def.Description += " Any other field a profile needs (organization_name, smartcard_sn, ...) passes through under the RA's name for it, as a string or a number."
+	def.Description += fmt.Sprintf(" Any other field a profile needs (organization_name, smartcard_sn, ...) passes through under the RA's name for it, as a string or a number: at most %d such fields, names of at most %d characters.", validate.MaxExtraFields, validate.MaxFieldName)
+	limit := uint64(validate.DefaultMaxLength)
+	def.AdditionalProperties.AnyOf[0].MaxLength = &limit
 }
 
 // leaveEmpty marks a field certflow fills itself.

@@ -45,7 +45,7 @@ type ExpectedDoc struct {
 // spells them. InternalID is set by certflow to the workflow ID, which is
 // how webhooks find their workflow.
 type CreateRequest struct {
-	Contacts            []string          `json:"contacts"`
+	Contacts            []string          `json:"contacts" jsonschema:"maxLength=254"`
 	Name                string            `json:"name,omitempty"`
 	SecurityLevel       string            `json:"securityLevel,omitempty"`
 	AllowDuplicates     bool              `json:"allowDuplicates,omitempty"`
@@ -54,9 +54,9 @@ type CreateRequest struct {
 	Credentials         []json.RawMessage `json:"credentials,omitempty"`
 	SignaturePlacements []json.RawMessage `json:"signaturePlacements,omitempty"`
 	Language            string            `json:"language,omitempty"`
-	RedirectURL         string            `json:"redirectUrl,omitempty"`
+	RedirectURL         string            `json:"redirectUrl,omitempty" jsonschema:"maxLength=2048"`
 	InternalID          string            `json:"internalId,omitempty"`
-	PubKey              string            `json:"pubKey,omitempty"`
+	PubKey              string            `json:"pubKey,omitempty" jsonschema:"maxLength=4096"`
 	AuthorizedDIDs      []string          `json:"authorizedDIDs,omitempty"`
 	ExpectedDocIDs      []ExpectedDoc     `json:"expectedDocIds,omitempty"`
 }

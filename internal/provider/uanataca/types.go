@@ -108,11 +108,11 @@ type CreateRequest struct {
 	GivenName             string `json:"given_name,omitempty"`
 	Surname1              string `json:"surname_1,omitempty"`
 	Surname2              string `json:"surname_2,omitempty"`
-	Email                 string `json:"email"`
+	Email                 string `json:"email" jsonschema:"maxLength=254"`
 	MobilePhoneNumber     string `json:"mobile_phone_number,omitempty"`
 	PaperlessMode         int    `json:"paperless_mode,omitempty"`
 	VideoIDMode           int    `json:"videoid_mode,omitempty"`
-	WebhookURL            string `json:"webhook_url,omitempty"`
+	WebhookURL            string `json:"webhook_url,omitempty" jsonschema:"maxLength=2048"`
 	// Extra holds further profile fields by their API names. A key that
 	// duplicates a typed field is ignored in favour of the typed field.
 	Extra map[string]string `json:"-"`

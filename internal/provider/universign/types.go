@@ -66,11 +66,11 @@ var (
 // them.
 type CreateRegistration struct {
 	// Applicant is the future signer's email (required).
-	Applicant string `json:"applicant"`
+	Applicant string `json:"applicant" jsonschema:"maxLength=254"`
 	// Level is lcp, qcp or qcpnqscd (required); qcp levels need a video
 	// selfie from the applicant.
 	Level           string `json:"level"`
-	RedirectURL     string `json:"redirect_url,omitempty"`
+	RedirectURL     string `json:"redirect_url,omitempty" jsonschema:"maxLength=2048"`
 	Fullname        string `json:"fullname,omitempty"`
 	FullnameType    string `json:"fullname_type,omitempty"`
 	PhoneNumber     string `json:"phone_number,omitempty"`
