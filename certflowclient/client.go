@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	commonpb "go.temporal.io/api/common/v1"
@@ -199,12 +200,17 @@ func (e *EndedError) Is(target error) bool { return target == ErrAlreadyEnded }
 
 // Cancel asks workflow id's latest run to cancel. certflow then cancels the
 // request at the provider and the workflow ends Canceled, or with the
-// provider's outcome if that was already final. reason, when given, is
-// recorded in the run's history (the WorkflowExecutionCancelRequested
-// event); keep personal data out of it. Cancel returns once Temporal has
+// provider's outcome if that was already final. reason, when given (at
+// most contract.MaxCancelReason characters), is signalled to the workflow
+// first (contract.SignalCancelReason, encrypted like every payload): the
+// workflow records it at the provider where its API takes one (MasStack)
+// and shows it in its status (cancel_reason). Cancel returns once Temporal has
 // recorded the request, before any of that: follow the end with
 // Run.Result or Status.
 func (c *Client) Cancel(ctx context.Context, id, reason string) error {
+	if n := utf8.RuneCountInString(reason); n > contract.MaxCancelReason {
+		return fmt.Errorf("the reason is %d characters, more than the %d allowed: shorten it", n, contract.MaxCancelReason)
+	}
 	desc, err := c.temporal.DescribeWorkflowExecution(ctx, id, "")
 	if err != nil {
 		return fmt.Errorf("reading workflow %s: %w", id, err)
@@ -216,19 +222,23 @@ func (c *Client) Cancel(ctx context.Context, id, reason string) error {
 		}
 		return ended
 	}
-	if reason == "" {
-		err = c.temporal.CancelWorkflow(ctx, id, "")
-	} else {
-		// client.CancelWorkflow takes no reason: the request is sent as
-		// the SDK sends it, with the reason added.
-		_, err = c.temporal.WorkflowService().RequestCancelWorkflowExecution(ctx, &workflowservice.RequestCancelWorkflowExecutionRequest{
-			Namespace:         c.opts.Namespace,
-			WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: id},
-			Identity:          c.opts.Identity,
-			Reason:            reason,
-		})
+	cancel := &workflowservice.RequestCancelWorkflowExecutionRequest{
+		Namespace:         c.opts.Namespace,
+		WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: id},
+		Identity:          c.opts.Identity,
 	}
-	if err != nil {
+	if reason != "" {
+		// The reason goes first, by signal, so the workflow has it when
+		// it acts on the cancellation; in the cancel request itself it
+		// would be stored in clear and never reach the workflow.
+		if err := c.temporal.SignalWorkflow(ctx, id, "", contract.SignalCancelReason, contract.CancelRequest{Reason: reason}); err != nil {
+			return fmt.Errorf("giving workflow %s the reason to cancel: %w", id, err)
+		}
+		cancel.Reason = "reason given in the " + contract.SignalCancelReason + " signal"
+	}
+	// client.CancelWorkflow sends no identity of the caller's choosing:
+	// the request is sent as the SDK sends it, with the identity.
+	if _, err := c.temporal.WorkflowService().RequestCancelWorkflowExecution(ctx, cancel); err != nil {
 		return fmt.Errorf("cancelling workflow %s: %w", id, err)
 	}
 	return nil

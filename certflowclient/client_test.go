@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
+	"google.golang.org/grpc"
 
 	"github.com/certflow/certflow/contract"
 )
@@ -34,6 +35,8 @@ type fakeTemporal struct {
 	status       contract.Status
 	signalled    []any // workflow ID, signal name, argument
 	cancelled    string
+	// cancelRequest is the last cancel request sent.
+	cancelRequest *workflowservice.RequestCancelWorkflowExecutionRequest
 	// ended, when set, is the execution status Describe answers (else
 	// running), with stage as its CertflowStage.
 	ended enums.WorkflowExecutionStatus
@@ -74,9 +77,20 @@ func (f *fakeTemporal) SignalWorkflow(_ context.Context, id, _, name string, arg
 	return nil
 }
 
-func (f *fakeTemporal) CancelWorkflow(_ context.Context, id, _ string) error {
-	f.cancelled = id
-	return nil
+func (f *fakeTemporal) WorkflowService() workflowservice.WorkflowServiceClient {
+	return fakeService{f: f}
+}
+
+// fakeService answers the raw request Cancel sends.
+type fakeService struct {
+	workflowservice.WorkflowServiceClient
+	f *fakeTemporal
+}
+
+func (s fakeService) RequestCancelWorkflowExecution(_ context.Context, req *workflowservice.RequestCancelWorkflowExecutionRequest, _ ...grpc.CallOption) (*workflowservice.RequestCancelWorkflowExecutionResponse, error) {
+	s.f.cancelled = req.GetWorkflowExecution().GetWorkflowId()
+	s.f.cancelRequest = req
+	return &workflowservice.RequestCancelWorkflowExecutionResponse{}, nil
 }
 
 type fakeRun struct {
@@ -230,9 +244,21 @@ func TestStatusCancelAndHint(t *testing.T) {
 	if err != nil || st.Stage != contract.StageAwaiting || st.ActionURL != "https://example.com/r" {
 		t.Fatalf("status %+v, %v", st, err)
 	}
-	c := New(f, Options{})
-	if err := c.Cancel(context.Background(), "order-42", ""); err != nil || f.cancelled != "order-42" {
-		t.Fatalf("cancel: %v, cancelled %q", err, f.cancelled)
+	c := New(f, Options{Identity: "ops@host"})
+	if err := c.Cancel(context.Background(), "order-42", ""); err != nil || f.cancelled != "order-42" || f.cancelRequest.GetIdentity() != "ops@host" || f.signalled != nil {
+		t.Fatalf("cancel: %v, cancelled %q (%v), signalled %v", err, f.cancelled, f.cancelRequest, f.signalled)
+	}
+	// A reason is signalled first, encrypted like any payload; the cancel
+	// request, stored in clear, only points to it.
+	f.cancelled = ""
+	if err := c.Cancel(context.Background(), "order-42", "customer withdrew"); err != nil || f.cancelled != "order-42" ||
+		len(f.signalled) != 3 || f.signalled[1] != contract.SignalCancelReason || f.signalled[2] != (contract.CancelRequest{Reason: "customer withdrew"}) ||
+		strings.Contains(f.cancelRequest.GetReason(), "customer") {
+		t.Fatalf("cancel with a reason: %v, cancelled %q, signalled %v, request reason %q", err, f.cancelled, f.signalled, f.cancelRequest.GetReason())
+	}
+	f.cancelled, f.signalled = "", nil
+	if err := c.Cancel(context.Background(), "order-42", strings.Repeat("x", 501)); err == nil || f.cancelled != "" || f.signalled != nil {
+		t.Fatalf("cancel with a 501-character reason: %v, cancelled %q, signalled %v; want it refused, nothing sent", err, f.cancelled, f.signalled)
 	}
 	f.cancelled, f.ended, f.stage = "", enums.WORKFLOW_EXECUTION_STATUS_COMPLETED, contract.StageCompleted
 	err = c.Cancel(context.Background(), "order-42", "")

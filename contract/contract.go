@@ -25,9 +25,25 @@ const (
 	// SignalWebhook carries a provider webhook, normalised, to the workflow
 	// it concerns. A webhook is a hint: the workflow re-reads the provider.
 	SignalWebhook = "webhook"
+	// SignalCancelReason carries a CancelRequest: why the cancellation
+	// requested next is made. Temporal's cancel request cannot reach
+	// workflow code with a reason, so the reason comes first, by this
+	// signal (encrypted like every payload); the workflow gives it to the
+	// provider when its API records one (MasStack) and shows it in its
+	// status. certflowclient.Cancel sends both.
+	SignalCancelReason = "cancel-reason"
 	// QueryStatus answers a Status on every workflow type.
 	QueryStatus = "status"
 )
+
+// CancelRequest is the SignalCancelReason signal.
+type CancelRequest struct {
+	Reason string `json:"reason" jsonschema:"maxLength=500"`
+}
+
+// MaxCancelReason bounds a cancellation's reason, in characters: MasStack
+// records it, and so does the status query.
+const MaxCancelReason = 500
 
 // Provider names, as stored in the CertflowProvider search attribute.
 const (

@@ -17,7 +17,9 @@ type MasStackIdentificationInput struct {
 	// PollInterval is the longest time between two reads (default "1h");
 	// polls start a minute apart and back off.
 	PollInterval Duration `json:"poll_interval,omitempty"`
-	// CancelReason is recorded at MasStack when certflow cancels.
+	// CancelReason is recorded at MasStack when certflow cancels, unless
+	// the canceller gives one (certflow cancel --reason); at most
+	// MaxCancelReason characters.
 	CancelReason string `json:"cancel_reason,omitempty" jsonschema:"maxLength=500"`
 }
 

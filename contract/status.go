@@ -17,9 +17,12 @@ type Status struct {
 	ActionURL string `json:"action_url,omitempty"`
 	// Subjects are the people of a multi-person request (Humanos): the
 	// link and code to send each, and what is known of their progress.
-	Subjects  []SubjectStatus `json:"subjects,omitempty"`
-	Deadline  time.Time       `json:"deadline,omitzero"`
-	UpdatedAt time.Time       `json:"updated_at"`
+	Subjects []SubjectStatus `json:"subjects,omitempty"`
+	Deadline time.Time       `json:"deadline,omitzero"`
+	// CancelReason is why the workflow was cancelled, as the canceller
+	// said (certflow cancel --reason), once the cancellation is acted on.
+	CancelReason string    `json:"cancel_reason,omitempty"`
+	UpdatedAt    time.Time `json:"updated_at"`
 }
 
 // SubjectStatus is one person of a multi-person request.

@@ -154,7 +154,7 @@ func TestCLICancelWithReasonAndHistoryReplays(t *testing.T) {
 		t.Fatalf("cancel exited %d, printed %q (%s); want 0 and the reason", code, out, errOut)
 	}
 	endsCancelled(t, run)
-	if st := status(t, s, run.GetID()); st.ExecutionStatus != "Canceled" || st.Status.Stage != contract.StageCancelled {
+	if st := status(t, s, run.GetID()); st.ExecutionStatus != "Canceled" || st.Status.Stage != contract.StageCancelled || st.Status.CancelReason != reason {
 		t.Fatalf("status after cancel = %+v", st)
 	}
 
@@ -178,14 +178,21 @@ func TestCLICancelWithReasonAndHistoryReplays(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The reason is signalled (encrypted like any payload) before the
+	// cancel request, whose cause, stored in clear, only points to it.
 	var cause string
+	signalledFirst := false
 	for _, e := range h.GetEvents() {
+		if a := e.GetWorkflowExecutionSignaledEventAttributes(); a != nil && a.GetSignalName() == contract.SignalCancelReason && cause == "" {
+			signalledFirst = true
+		}
 		if a := e.GetWorkflowExecutionCancelRequestedEventAttributes(); a != nil {
 			cause = a.GetCause()
 		}
 	}
-	if last := h.GetEvents()[len(h.GetEvents())-1]; cause != reason || last.GetEventType() != enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED {
-		t.Fatalf("exported history: cancel requested with cause %q, last event %s; want %q and the workflow canceled", cause, last.GetEventType(), reason)
+	if last := h.GetEvents()[len(h.GetEvents())-1]; !signalledFirst || strings.Contains(cause, "OPS-1234") || last.GetEventType() != enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED {
+		t.Fatalf("exported history: reason signalled first %v, cancel requested with cause %q, last event %s; want the reason signalled, not in the cause, and the workflow canceled",
+			signalledFirst, cause, last.GetEventType())
 	}
 
 	replayer := sdkworker.NewWorkflowReplayer()

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/certflow/certflow/internal/provider/universign"
 	mssandbox "github.com/certflow/certflow/internal/sandbox/masstack"
 	ussandbox "github.com/certflow/certflow/internal/sandbox/universign"
+	"github.com/certflow/certflow/starter"
 )
 
 func registration() contract.UniversignRegistrationInput {
@@ -158,5 +160,29 @@ func TestMasStackCancelledWorkflowCancelsIdentificationWithReason(t *testing.T) 
 	status, _ := s.MasStack.Emulator.Status(id)
 	if stats := s.MasStack.Emulator.Stats(); status != masstack.StatusCancelled || stats.LastCancelReason != "applicant withdrew" {
 		t.Fatalf("identification is %s at MasStack, last cancel reason %q", status, stats.LastCancelReason)
+	}
+}
+
+// certflow cancel --reason reaches MasStack's cancel call and the
+// workflow's status, overriding the input's reason.
+func TestCLICancelReasonReachesMasStack(t *testing.T) {
+	s := startStackWith(t, devstack.Options{})
+	in := identification()
+	in.CancelReason = "applicant withdrew"
+	run := start(t, s, uniqueID("ms-cancel-reason"), contract.MasStackIdentificationName, in)
+	st := awaitStatus(t, s, run.GetID(), func(st contract.Status) bool { return st.ProviderRef != "" })
+	if code, out, errOut := cli(t, s, "cancel", run.GetID(), "--reason", "duplicate onboarding #77"); code != starter.ExitOK || !strings.Contains(out, "duplicate onboarding #77") {
+		t.Fatalf("cancel exited %d: %s%s", code, out, errOut)
+	}
+	var ce *temporal.CanceledError
+	if err := outcome(run, nil); !errors.As(err, &ce) {
+		t.Fatalf("workflow ended with %v, want cancelled", err)
+	}
+	state, _ := s.MasStack.Emulator.Status(st.ProviderRef)
+	if stats := s.MasStack.Emulator.Stats(); state != masstack.StatusCancelled || stats.LastCancelReason != "duplicate onboarding #77" {
+		t.Fatalf("identification is %s at MasStack, last cancel reason %q; want the operator's", state, stats.LastCancelReason)
+	}
+	if got := status(t, s, run.GetID()).Status.CancelReason; got != "duplicate onboarding #77" {
+		t.Fatalf("certflow status shows cancel_reason %q", got)
 	}
 }

@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"os"
 	"time"
+	"unicode/utf8"
 
 	"go.temporal.io/sdk/client"
+
+	"github.com/certflow/certflow/contract"
 )
 
 const cancelHelp = `
@@ -15,8 +18,10 @@ provider (Uanataca, Universign, MasStack, Humanos) and the workflow ends
 Canceled; follow it with 'certflow status <workflow-id>'. The command
 returns once Temporal accepted the request, before the provider answered.
 
---reason is recorded in the run's history (the WorkflowExecutionCancelRequested
-event), so whoever reads it later knows why. Keep personal data out of it.`
+--reason (at most 500 characters) reaches the workflow before the
+cancellation: certflow records it at the provider where the API takes one
+(MasStack's cancel) and in the workflow's status (cancel_reason), encrypted
+like every payload.`
 
 // rpcTimeout bounds a raw WorkflowService call, as the SDK's client
 // methods bound theirs: without it an unresponsive frontend would hang the
@@ -29,6 +34,9 @@ func (c *CLI) cancel(ctx context.Context, args []string) error {
 	id, err := cmd.parseID(args)
 	if err != nil {
 		return err
+	}
+	if n := utf8.RuneCountInString(*reason); n > contract.MaxCancelReason {
+		return usage("--reason is %d characters, more than the %d allowed", n, contract.MaxCancelReason)
 	}
 	return c.withClient(func(tc client.Client) error {
 		ctx, cancel := context.WithTimeout(ctx, rpcTimeout)

@@ -90,9 +90,11 @@ type request struct {
 	// poll, read and cancel are the provider's activities: poll until the
 	// state is final (its retry policy does the waiting, so a long wait
 	// adds nothing to history), read it once, cancel and read the state
-	// it ends in. Each takes arg; cancel takes cancelArg when it is set.
+	// it ends in. Each takes arg; cancel takes cancelArg's when it is
+	// set, given the canceller's reason ("" when there is none).
 	poll, read, cancel any
-	arg, cancelArg     any
+	arg                any
+	cancelArg          func(reason string) any
 }
 
 func (r request) String() string { return r.ref + " at " + r.provider }
@@ -108,11 +110,11 @@ func (r request) startRead(ctx workflow.Context) workflow.Future {
 	return workflow.ExecuteActivity(summarize(withCalls(ctx), "Re-read "+r.String()+" after a webhook"), r.read, r.arg)
 }
 
-// startCancel schedules the cancel at the provider.
-func (r request) startCancel(ctx workflow.Context) workflow.Future {
-	arg := r.cancelArg
-	if arg == nil {
-		arg = r.arg
+// startCancel schedules the cancel at the provider, for reason.
+func (r request) startCancel(ctx workflow.Context, reason string) workflow.Future {
+	arg := r.arg
+	if r.cancelArg != nil {
+		arg = r.cancelArg(reason)
 	}
 	return workflow.ExecuteActivity(summarize(withCalls(ctx), "Cancel "+r.String()), r.cancel, arg)
 }
@@ -235,7 +237,11 @@ func (w *wait[S, H]) follow(ctx workflow.Context) (S, activities.Verdict, waitEn
 		return w.last, w.verdict, end, err
 	}
 	if end != endFinal && !w.verdict.Final() {
-		final, verdict, cerr := compensate(ctx, w.t, w.p, w.req)
+		reason := ""
+		if end == endCancelled {
+			reason = w.t.cancelReason()
+		}
+		final, verdict, cerr := compensate(ctx, w.t, w.p, w.req, reason)
 		if cerr != nil {
 			w.t.stage(contract.StageFailed)
 			return w.last, w.verdict, end, fmt.Errorf("cancelling %s failed; cancel it there by hand: %w", w.req, cerr)
@@ -433,22 +439,23 @@ func (w *wait[S, H]) gone() {
 // the lifecycle, so it is not left behind; the failure is what the
 // workflow reports, so a cancel that fails too is only logged.
 func (w *wait[S, H]) abandon(ctx workflow.Context) {
-	if _, _, err := compensate(ctx, w.t, w.p, w.req); err != nil {
+	if _, _, err := compensate(ctx, w.t, w.p, w.req, ""); err != nil {
 		workflow.GetLogger(ctx).Error("cancelling at the provider after a failure failed; cancel it there by hand",
 			"provider", w.req.provider, "ref", w.req.ref, "error", err)
 	}
 	w.t.stage(contract.StageFailed)
 }
 
-// compensate cancels the request at the provider in a context that
+// compensate cancels the request at the provider, for the canceller's
+// reason ("" when the workflow ends it on its own), in a context that
 // survives the workflow's own cancellation, and returns the state it ends
 // in and its verdict. A request the provider no longer knows is gone, a
 // final state: there is nothing left to cancel.
-func compensate[S, H any](ctx workflow.Context, t *tracker, p followed[S, H], req request) (S, activities.Verdict, error) {
+func compensate[S, H any](ctx workflow.Context, t *tracker, p followed[S, H], req request, reason string) (S, activities.Verdict, error) {
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	t.stage(contract.StageCancellingAtProvider)
 	var s S
-	err := req.startCancel(dctx).Get(dctx, &s)
+	err := req.startCancel(dctx, reason).Get(dctx, &s)
 	switch {
 	case isGone(err):
 		return s, activities.Gone, nil

@@ -72,21 +72,28 @@ func (m *masstackIdentification) run(ctx workflow.Context) (*contract.MasStackId
 	m.t.ref(m.idn.ID)
 	m.t.actionURL(m.idn.URL)
 
-	reason := m.in.CancelReason
-	if reason == "" {
-		reason = masstackDefaultReason
-	}
 	req := request{
 		provider: contract.ProviderMasStack, ref: "identification " + m.idn.ID, failType: contract.ErrTypeIdentificationRejected,
 		deadline: deadline, firstPoll: firstPoll, pollEvery: m.in.PollInterval.Or(masstackDefaultPoll),
 		poll: m.ms.AwaitMasStackIdentification, read: m.ms.GetMasStackIdentification, cancel: m.ms.CancelMasStackIdentification,
-		arg: activities.ObjectID{ID: m.idn.ID}, cancelArg: activities.CancelIdentificationInput{ID: m.idn.ID, Reason: reason},
+		arg: activities.ObjectID{ID: m.idn.ID}, cancelArg: m.cancelInput,
 	}
 	_, verdict, end, err := newWait(m.t, m, req, m.hints, m.idn).follow(ctx)
 	if err != nil {
 		return nil, err
 	}
 	return finish(m.t, req, verdict, end, &contract.MasStackIdentificationResult{ID: m.idn.ID, Status: verdict.Status, URL: m.idn.URL})
+}
+
+// cancelInput is the cancel call's input: the canceller's reason, else the
+// input's, else certflow's default.
+func (m *masstackIdentification) cancelInput(reason string) any {
+	for _, r := range []string{reason, m.in.CancelReason} {
+		if r != "" {
+			return activities.CancelIdentificationInput{ID: m.idn.ID, Reason: r}
+		}
+	}
+	return activities.CancelIdentificationInput{ID: m.idn.ID, Reason: masstackDefaultReason}
 }
 
 func (m *masstackIdentification) judge(s masstack.Identification) activities.Verdict {

@@ -74,17 +74,25 @@ func TestMasStackIdentificationCompletes(t *testing.T) {
 
 func TestMasStackCancelledWorkflowCancelsWithReason(t *testing.T) {
 	tests := []struct {
-		name, reason, want string
+		name, reason, operator, want string
 	}{
-		{"default reason", "", masstackDefaultReason},
-		{"caller's reason", "applicant withdrew", "applicant withdrew"},
+		{"default reason", "", "", masstackDefaultReason},
+		{"input's reason", "applicant withdrew", "", "applicant withdrew"},
+		// certflow cancel --reason (certflowclient.Cancel) signals the
+		// reason just before requesting the cancellation.
+		{"operator's reason", "applicant withdrew", "duplicate onboarding", "duplicate onboarding"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			env, fake := newMasStackEnv()
 			in := validIdentification()
 			in.CancelReason = tt.reason
-			env.RegisterDelayedCallback(env.CancelWorkflow, 3*time.Hour)
+			env.RegisterDelayedCallback(func() {
+				if tt.operator != "" {
+					env.SignalWorkflow(contract.SignalCancelReason, contract.CancelRequest{Reason: tt.operator})
+				}
+				env.CancelWorkflow()
+			}, 3*time.Hour)
 			env.ExecuteWorkflow(MasStackIdentification, asJSON(in))
 
 			_, err := identificationResult(t, env)
@@ -94,6 +102,9 @@ func TestMasStackCancelledWorkflowCancelsWithReason(t *testing.T) {
 			}
 			if len(fake.reasons) != 1 || fake.reasons[0] != tt.want || fake.current() != masstack.StatusCancelled {
 				t.Fatalf("cancel reasons %q, status %s; want one cancel with %q", fake.reasons, fake.current(), tt.want)
+			}
+			if st := env.status(t); st.CancelReason != tt.operator {
+				t.Fatalf("status cancel_reason %q, want the operator's %q", st.CancelReason, tt.operator)
 			}
 		})
 	}

@@ -14,11 +14,16 @@ import (
 type tracker struct {
 	ctx workflow.Context
 	s   contract.Status
+	// reasons receives the canceller's reasons (SignalCancelReason).
+	reasons workflow.ReceiveChannel
 }
 
 // newTracker registers the status query and records the provider.
 func newTracker(ctx workflow.Context, provider string) (*tracker, error) {
-	t := &tracker{ctx: ctx, s: contract.Status{Provider: provider, Stage: contract.StageValidating, UpdatedAt: workflow.Now(ctx)}}
+	t := &tracker{
+		ctx: ctx, s: contract.Status{Provider: provider, Stage: contract.StageValidating, UpdatedAt: workflow.Now(ctx)},
+		reasons: workflow.GetSignalChannel(ctx, contract.SignalCancelReason),
+	}
 	if err := workflow.SetQueryHandler(ctx, contract.QueryStatus, func() (contract.Status, error) { return t.s, nil }); err != nil {
 		return nil, err
 	}
@@ -61,6 +66,23 @@ func (t *tracker) providerStatus(status string) {
 		t.s.ProviderStatus = status
 		t.touch()
 	}
+}
+
+// cancelReason records and returns the reason the canceller gave, or "".
+// It is read when the cancellation is acted on: the reason's signal is
+// sent before the cancellation is requested, so it is there by then. A
+// reason longer than contract.MaxCancelReason (certflowclient refuses
+// one; another SDK may send it) is cut there.
+func (t *tracker) cancelReason() string {
+	var req contract.CancelRequest
+	for t.reasons.ReceiveAsync(&req) {
+		if r := []rune(req.Reason); len(r) > contract.MaxCancelReason {
+			req.Reason = string(r[:contract.MaxCancelReason])
+		}
+		t.s.CancelReason = req.Reason
+		t.touch()
+	}
+	return t.s.CancelReason
 }
 
 // actionURL records the link the person must open.

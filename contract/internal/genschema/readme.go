@@ -31,6 +31,7 @@ func renderReadme() ([]byte, error) {
 	err = t.Execute(&b, map[string]any{
 		"TaskQueue":        contract.DefaultTaskQueue,
 		"Signal":           contract.SignalWebhook,
+		"CancelSignal":     contract.SignalCancelReason,
 		"Query":            contract.QueryStatus,
 		"SearchAttributes": searchAttributes,
 		"Workflows":        contract.Workflows,

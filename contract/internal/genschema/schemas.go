@@ -50,6 +50,7 @@ func messages() []message {
 			message{name: c.Type + "." + contract.SignalWebhook, title: c.Type + " " + contract.SignalWebhook + " signal", v: c.Hint, sent: true},
 		)
 	}
+	ms = append(ms, message{name: contract.SignalCancelReason, title: contract.SignalCancelReason + " signal, every workflow type", v: contract.CancelRequest{}, sent: true, input: true})
 	return append(ms, message{name: statusName, title: contract.QueryStatus + " query answer, every workflow type", v: contract.Status{}})
 }
 
