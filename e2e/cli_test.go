@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/certflow/certflow/certflowclient"
 	"github.com/certflow/certflow/contract"
 	"github.com/certflow/certflow/internal/config"
 	"github.com/certflow/certflow/internal/devstack"
@@ -21,15 +23,27 @@ import (
 )
 
 // cli runs the starter CLI against the stack and returns its exit code
-// and output.
+// and output. The CLI holds the stack's codec key when it has one, and
+// allows plaintext when it has none, as cmd/certflow is configured.
 func cli(t *testing.T, s *devstack.Stack, args ...string) (int, string, string) {
 	t.Helper()
+	return cliKeyed(t, s, s.Config.Codec.Keys, args...)
+}
+
+// cliKeyed is cli with the CLI's codec keys ("" for none, and then
+// plaintext allowed only when the stack allows it).
+func cliKeyed(t *testing.T, s *devstack.Stack, keys string, args ...string) (int, string, string) {
+	t.Helper()
 	var out, errOut bytes.Buffer
+	dc, fc, err := certflowclient.Encryption(keys)
+	if err != nil {
+		t.Fatal(err)
+	}
 	c := &starter.CLI{
-		Out: &out, Err: &errOut,
-		Config: config.Common{TaskQueue: s.Config.TaskQueue, WebUIURL: "http://localhost:8233"},
+		Out: &out, Err: &errOut, Encrypted: dc != nil,
+		Config: config.Common{TaskQueue: s.Config.TaskQueue, WebUIURL: "http://localhost:8233", Codec: config.Codec{AllowPlaintext: s.Config.Codec.AllowPlaintext}},
 		Dial: func() (client.Client, error) {
-			return client.NewClientFromExisting(s.Client, client.Options{})
+			return client.NewClientFromExisting(s.Client, client.Options{DataConverter: dc, FailureConverter: fc})
 		},
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -86,6 +100,34 @@ func TestCLIStartWaitAndStatus(t *testing.T) {
 	// Starting the same ID again must not create a second issuance.
 	if code, _, errOut := cli(t, s, "start", "uanataca", "-f", example, "-id", waitID); code != starter.ExitFailed || !strings.Contains(errOut, waitID) {
 		t.Fatalf("second start of a completed issuance exited %d (%s); want 1 naming the workflow", code, errOut)
+	}
+}
+
+// The newcomer's path on a stack that encrypts: with the worker's key the
+// CLI starts, waits and prints the decoded result; with none it refuses to
+// start (nothing is written in clear), and status says a key is needed
+// instead of failing on "payload encoding is not supported".
+func TestCLIWithAndWithoutTheCodecKey(t *testing.T) {
+	keys := "k1:" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{5}, 32))
+	s := startStackWith(t, devstack.Options{CodecKeys: keys,
+		Uanataca: uasandbox.Options{RAs: map[string]int{"121": 10}, IssueAfter: 300 * time.Millisecond, WebhookFormat: uasandbox.WebhookEvent}})
+	example := filepath.Join("..", "examples", "uanataca-issuance.json")
+	id := uniqueID("cli-keyed")
+	code, out, errOut := cli(t, s, "start", "uanataca", "-f", example, "-validity-time", "730", "-id", id, "--wait")
+	if code != starter.ExitOK || !strings.Contains(out, `"status": "ISSUED"`) {
+		t.Fatalf("start --wait with the key exited %d, printed %q (%s); want 0 and the decoded result", code, out, errOut)
+	}
+
+	code, out, errOut = cliKeyed(t, s, "", "start", "uanataca", "-f", example, "-validity-time", "730")
+	if code != starter.ExitUsage || out != "" || !strings.Contains(errOut, "no codec key") || !strings.Contains(errOut, "CERTFLOW_ALLOW_PLAINTEXT=true") {
+		t.Fatalf("start without a key exited %d, printed %q / %q; want %d refusing, naming the key and the way out", code, out, errOut, starter.ExitUsage)
+	}
+	if n := s.Uanataca.Emulator.Stats().Creates; n != 1 {
+		t.Fatalf("%d requests created at the RA; want only the keyed start's", n)
+	}
+	code, out, errOut = cliKeyed(t, s, "", "status", id)
+	if code != starter.ExitOK || strings.Count(out, "has no codec key") < 2 {
+		t.Fatalf("status without a key exited %d, printed %s (%s); want the status and result errors to say a key is needed", code, out, errOut)
 	}
 }
 

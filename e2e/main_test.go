@@ -62,6 +62,9 @@ func startStackWith(t *testing.T, opts devstack.Options) *devstack.Stack {
 		opts.TemporalAddress = temporalAddress
 	}
 	opts.TaskQueue = "e2e-" + t.Name()
+	// The tests' data is made up; without a key they store it in clear,
+	// and say so, as a deployment must.
+	opts.AllowPlaintext = opts.CodecKeys == ""
 	opts.PKIDir = t.TempDir()
 	opts.UanatacaAddr, opts.UniversignAddr, opts.MasStackAddr, opts.HumanosAddr, opts.HTTPAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	opts.Log = zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,8 +12,10 @@ import (
 	"testing"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/certflow/certflow/contract"
 	"github.com/certflow/certflow/internal/devstack"
@@ -64,7 +67,7 @@ func runEveryWorkflowType(t *testing.T, dbFile, keys string) []byte {
 		t.Fatal(err)
 	}
 	s, err := devstack.Start(context.Background(), devstack.Options{
-		TemporalAddress: temporal.Address, TaskQueue: "privacy", PKIDir: t.TempDir(), CodecKeys: keys, WebUIURL: "http://localhost:8233",
+		TemporalAddress: temporal.Address, TaskQueue: "privacy", PKIDir: t.TempDir(), CodecKeys: keys, AllowPlaintext: keys == "", WebUIURL: "http://localhost:8233",
 		UanatacaAddr: "127.0.0.1:0", UniversignAddr: "127.0.0.1:0", MasStackAddr: "127.0.0.1:0", HumanosAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		Uanataca:   uasandbox.Options{RAs: map[string]int{"121": 5}, AutoApproveAfter: 100 * time.Millisecond, IssueAfter: 100 * time.Millisecond},
 		Universign: ussandbox.Options{CompleteAfter: time.Second},
@@ -172,4 +175,78 @@ func TestPersonalDataEncryptedInTemporalAndOutOfLogs(t *testing.T) {
 	if inDB, _ := occurrences(t, clear, logs); inDB == 0 {
 		t.Fatal("without the codec the personal data was not found in the database either: the search is blind")
 	}
+}
+
+// A worker holding keys refuses a workflow that a client without them
+// started: its input is in Temporal in clear already, so the workflow
+// fails at once, naming the fix, and sends nothing to the provider; and a
+// signal sent in clear is dropped, never acted on.
+func TestWorkerRefusesPayloadsWrittenWithoutTheKey(t *testing.T) {
+	key := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{9}, 32))
+	s := startStackWith(t, devstack.Options{CodecKeys: "k1:" + key})
+	plain, err := client.NewClientFromExisting(s.Client, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	run, err := plain.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: uniqueID("plaintext"), TaskQueue: s.Config.TaskQueue},
+		contract.UniversignRegistrationName, registration())
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = outcome(run, nil)
+	if err == nil || !strings.Contains(err.Error(), "payload is not encrypted") || !strings.Contains(err.Error(), "CERTFLOW_CODEC_KEYS") {
+		t.Fatalf("a workflow started in clear ended with %v; want it failed, saying its payload is not encrypted and what to do", err)
+	}
+	if n := s.Universign.Emulator.Stats().Creates; n != 0 {
+		t.Fatalf("%d registrations created from an input sent in clear; want 0", n)
+	}
+
+	// The same input, encrypted, runs; a webhook hint sent in clear to it
+	// is dropped.
+	run = start(t, s, uniqueID("encrypted"), contract.UniversignRegistrationName, registration())
+	awaitStatus(t, s, run.GetID(), func(st contract.Status) bool { return st.ProviderRef != "" })
+	_, before := historyCounts(t, s, run.GetID())
+	if err := plain.SignalWorkflow(context.Background(), run.GetID(), "", contract.SignalWebhook, contract.StatusHint{Status: "completed"}); err != nil {
+		t.Fatal(err)
+	}
+	// Once a workflow task has handled the signal, a hint acted on would
+	// have scheduled a re-read.
+	deadline := time.Now().Add(20 * time.Second)
+	for !handledAfterSignal(t, s, run.GetID()) && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, after := historyCounts(t, s, run.GetID()); !handledAfterSignal(t, s, run.GetID()) || after != before {
+		t.Fatalf("%d activities scheduled before a hint sent in clear, %d after; want it dropped, nothing scheduled", before, after)
+	}
+	if err := s.Client.CancelWorkflow(context.Background(), run.GetID(), ""); err != nil {
+		t.Fatal(err)
+	}
+	var ce *temporal.CanceledError
+	if err := outcome(run, nil); !errors.As(err, &ce) {
+		t.Fatalf("encrypted workflow ended with %v; want it to run until cancelled", err)
+	}
+}
+
+// handledAfterSignal reports whether a workflow task completed after the
+// workflow's first signal.
+func handledAfterSignal(t *testing.T, s *devstack.Stack, id string) bool {
+	t.Helper()
+	it := s.Client.GetWorkflowHistory(context.Background(), id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	signalled := false
+	for it.HasNext() {
+		e, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch e.GetEventType() {
+		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+			signalled = true
+		case enumspb.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+			if signalled {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -25,10 +26,7 @@ import (
 // polling, lets the activity finish, and exits 0.
 func TestWorkerProcessGracefulShutdown(t *testing.T) {
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "certflow-worker")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/certflow-worker").CombinedOutput(); err != nil {
-		t.Fatalf("building the worker: %v\n%s", err, out)
-	}
+	bin := buildWorker(t, dir)
 	pki, err := devpki.Generate(filepath.Join(dir, "pki"))
 	if err != nil {
 		t.Fatal(err)
@@ -51,7 +49,7 @@ func TestWorkerProcessGracefulShutdown(t *testing.T) {
 	var logs syncWriter // written by the process's output copier, read here
 	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(),
-		"TEMPORAL_ADDRESS="+temporalAddress, "CERTFLOW_TASK_QUEUE="+taskQueue,
+		"TEMPORAL_ADDRESS="+temporalAddress, "CERTFLOW_TASK_QUEUE="+taskQueue, "CERTFLOW_ALLOW_PLAINTEXT=true",
 		fmt.Sprintf("CERTFLOW_HTTP_ADDR=127.0.0.1:%d", port), "CERTFLOW_SHUTDOWN_TIMEOUT=20s",
 		"UANATACA_BASE_URL="+ra.URL, "UANATACA_CERT_FILE="+pki.ClientCertFile, "UANATACA_KEY_FILE="+pki.ClientKeyFile, "UANATACA_CA_FILE="+pki.CAFile,
 	)
@@ -115,5 +113,32 @@ func TestWorkerProcessGracefulShutdown(t *testing.T) {
 	}
 	if !completed {
 		t.Fatalf("the activity in flight at SIGTERM did not complete before the worker exited\n%s", out)
+	}
+}
+
+// buildWorker builds the worker's binary into dir.
+func buildWorker(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "certflow-worker")
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/certflow-worker").CombinedOutput(); err != nil {
+		t.Fatalf("building the worker: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// The worker process, started by hand without a codec key, refuses to run
+// rather than store applicants' data in clear, and says how to go on.
+func TestWorkerProcessRefusesToStartWithoutCodecKey(t *testing.T) {
+	cmd := exec.Command(buildWorker(t, t.TempDir()))
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "CERTFLOW_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, "TEMPORAL_ADDRESS="+temporalAddress, "CERTFLOW_HTTP_ADDR=127.0.0.1:0")
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 || !strings.Contains(string(out), "no codec key") || !strings.Contains(string(out), "CERTFLOW_ALLOW_PLAINTEXT=true") {
+		t.Fatalf("worker without a key: %v\n%s\nwant exit 1 naming the missing key and CERTFLOW_ALLOW_PLAINTEXT", err, out)
 	}
 }

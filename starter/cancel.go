@@ -38,6 +38,11 @@ func (c *CLI) cancel(ctx context.Context, args []string) error {
 	if n := utf8.RuneCountInString(*reason); n > contract.MaxCancelReason {
 		return usage("--reason is %d characters, more than the %d allowed", n, contract.MaxCancelReason)
 	}
+	if *reason != "" {
+		if err := c.checkCanSend(); err != nil {
+			return err
+		}
+	}
 	return c.withClient(func(tc client.Client) error {
 		ctx, cancel := context.WithTimeout(ctx, rpcTimeout)
 		defer cancel()

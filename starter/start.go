@@ -61,6 +61,9 @@ func (s *startCmd) parse(args []string) error {
 // ID and the summary — then prints where to follow it; with --wait it
 // blocks for the result and prints it as JSON.
 func launch[I, R any](ctx context.Context, c *CLI, s *startCmd, start func(*certflowclient.Client, context.Context, string, I) (certflowclient.Run[R], error), in I) error {
+	if err := c.checkCanSend(); err != nil {
+		return err
+	}
 	return c.withClient(func(tc client.Client) error {
 		run, err := start(c.certflow(tc), ctx, *s.id, in)
 		if errors.Is(err, certflowclient.ErrAlreadyStarted) {

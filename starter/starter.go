@@ -35,7 +35,8 @@ const (
 	ExitOK = 0
 	// ExitFailed: the operation or the workflow failed otherwise.
 	ExitFailed = 1
-	// ExitUsage: the command line was wrong.
+	// ExitUsage: the command line or the configuration was wrong (a
+	// command that sends data without a codec key).
 	ExitUsage = 2
 	// ExitNotFound: no workflow has that ID.
 	ExitNotFound = 3
@@ -68,7 +69,7 @@ Run 'certflow <command> -h' (for start, 'certflow start <kind> -h') for a
 command's help and flags.
 
 Exit codes: 0 success, 1 the operation or the workflow failed, 2 the command
-line was wrong, 3 no workflow has that ID, 4 cancel found the workflow
+line or the configuration was wrong (start without a codec key), 3 no workflow has that ID, 4 cancel found the workflow
 already ended (nothing cancelled), 5 the workflow refused its input
 (InvalidInput), 6 Temporal could not be reached. Errors are one line on
 stderr, starting "certflow: ".
@@ -83,6 +84,10 @@ type CLI struct {
 	Out, Err io.Writer
 	Config   config.Common
 	Dial     func() (client.Client, error)
+	// Encrypted says Dial's client encrypts payloads (a codec key is
+	// configured): without it, the commands that send data (start,
+	// webhook, cancel --reason) refuse unless Config allows plaintext.
+	Encrypted bool
 	// Namespace is the namespace Dial connects to (default "default"). The
 	// SDK's client does not expose it, yet Web UI links and the raw
 	// WorkflowService requests (cancel with a reason) must name it.
@@ -163,7 +168,7 @@ func providerNames() string {
 // An error is printed on Err as exactly one line, "certflow: ...", even when
 // a message from Temporal spans several, so a script can log or match it.
 func (c *CLI) Run(ctx context.Context, args []string) int {
-	err := c.run(ctx, args)
+	err := c.explainNoKey(c.run(ctx, args))
 	if err == nil || errors.Is(err, flag.ErrHelp) {
 		return ExitOK
 	}
@@ -376,14 +381,14 @@ func (c *CLI) status(ctx context.Context, args []string) error {
 		qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		if st, err := certflowclient.Status(qctx, tc, id); err != nil {
-			rep.QueryError = fmt.Sprintf("status query not answered (is a worker running on task queue %s?): %v", c.Config.TaskQueue, err)
+			rep.QueryError = fmt.Sprintf("status query not answered (is a worker running on task queue %s?): %v", c.Config.TaskQueue, c.explainNoKey(err))
 		} else {
 			rep.Status = &st
 		}
 		if info.GetStatus() != enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
 			var res json.RawMessage
 			if err := tc.GetWorkflow(ctx, id, rep.RunID).Get(ctx, &res); err != nil {
-				rep.Failure = failureOf(err)
+				rep.Failure = failureOf(c.explainNoKey(err))
 			} else {
 				rep.Result = res
 			}

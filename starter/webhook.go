@@ -54,6 +54,9 @@ func (c *CLI) webhook(ctx context.Context, args []string) error {
 	if (*file == "") == (*status == "") {
 		return cmd.usagef("give either -f payload.json or --status STATUS")
 	}
+	if err := c.checkCanSend(); err != nil {
+		return err
+	}
 	var payload []byte
 	if *file != "" {
 		if payload, err = os.ReadFile(*file); err != nil {

@@ -36,6 +36,32 @@ import (
 	"github.com/certflow/certflow/workflows"
 )
 
+// ErrNoCodecKey refuses to run a worker that would store applicants'
+// personal data in Temporal in clear.
+var ErrNoCodecKey = errors.New("no codec key: applicants' names, emails, phones and document numbers would be stored in Temporal in clear. " +
+	"Set CERTFLOW_CODEC_KEYS or CERTFLOW_CODEC_KEY_FILE (README, \"Data protection\"; generate a key with `openssl rand -base64 32`), " +
+	"or CERTFLOW_ALLOW_PLAINTEXT=true to store them in clear")
+
+// CheckCodec refuses a configuration without codec key (cd nil) unless
+// it allows plaintext. New checks it; a process checks it first, before
+// it connects to anything.
+func CheckCodec(cfg config.Codec, cd *codec.Codec) error {
+	if cd == nil && !cfg.AllowPlaintext {
+		return ErrNoCodecKey
+	}
+	return nil
+}
+
+// ClientCodec is the codec of a worker's Temporal client: Strict, so a
+// payload written without the key is refused, unless the configuration
+// allows plaintext.
+func ClientCodec(cfg config.Codec, cd *codec.Codec) *codec.Codec {
+	if cfg.AllowPlaintext {
+		return cd
+	}
+	return cd.Strict()
+}
+
 // Dial connects to Temporal with the SDK's standard TEMPORAL_* settings
 // (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*,
 // or a TEMPORAL_PROFILE of the CLI's config file), logging through log,
@@ -83,6 +109,9 @@ type Worker struct {
 // MasStack and Humanos only when their credentials are set, so a team that
 // uses one provider configures only that one.
 func New(cfg config.Worker, c client.Client, log zerolog.Logger, m *metrics.Metrics, cd *codec.Codec) (*Worker, error) {
+	if err := CheckCodec(cfg.Codec, cd); err != nil {
+		return nil, err
+	}
 	w := &Worker{cfg: cfg, log: log, client: c}
 	if cfg.Mode != config.ModeIngress {
 		opts := sdkworker.Options{WorkerStopTimeout: cfg.ShutdownTimeout}
@@ -100,7 +129,7 @@ func New(cfg config.Worker, c client.Client, log zerolog.Logger, m *metrics.Metr
 	if cd != nil {
 		mux.Handle("/codec/", codec.Handler(cd, cfg.Codec.UIOrigin, cfg.Codec.AuthToken))
 	} else {
-		log.Warn().Msg("payloads are stored in Temporal in clear: set CERTFLOW_CODEC_KEYS to encrypt personal data")
+		log.Warn().Msg("CERTFLOW_ALLOW_PLAINTEXT is set and no codec key is: applicants' personal data is stored in Temporal in clear")
 	}
 	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, _ *http.Request) {
 		rw.Header().Set("Content-Type", "application/json")

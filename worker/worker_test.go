@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -41,6 +42,7 @@ func TestModes(t *testing.T) {
 				t.Fatal(err)
 			}
 			cfg.Mode = tt.mode
+			cfg.Codec.AllowPlaintext = true
 			w, err := New(cfg, c, zerolog.Nop(), m, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -72,6 +74,24 @@ func TestModes(t *testing.T) {
 	}
 }
 
+// Without a codec key a worker, in every mode, would store applicants'
+// data in clear: it refuses to start unless told to allow that.
+func TestRefusesToStartWithoutCodecKey(t *testing.T) {
+	c, err := client.NewLazyClient(client.Options{HostPort: "127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	m, _ := metrics.New(zerolog.Nop())
+	for _, mode := range []string{config.ModeAll, config.ModeWorker, config.ModeIngress} {
+		cfg, _ := config.LoadWorker()
+		cfg.Mode = mode
+		if _, err := New(cfg, c, zerolog.Nop(), m, nil); !errors.Is(err, ErrNoCodecKey) || !strings.Contains(err.Error(), "CERTFLOW_ALLOW_PLAINTEXT=true") {
+			t.Errorf("mode %s without a key: %v; want ErrNoCodecKey saying how to go on", mode, err)
+		}
+	}
+}
+
 func TestBadAllowList(t *testing.T) {
 	cfg, _ := config.LoadWorker()
 	cfg.Uanataca.WebhookAllow = []string{"10.0.0.0/8", "not-a-network"}
@@ -88,6 +108,7 @@ func TestReadyzWithoutTemporal(t *testing.T) {
 	defer c.Close()
 	m, _ := metrics.New(zerolog.Nop())
 	cfg, _ := config.LoadWorker()
+	cfg.Codec.AllowPlaintext = true
 	w, err := New(cfg, c, zerolog.Nop(), m, nil)
 	if err != nil {
 		t.Fatal(err)

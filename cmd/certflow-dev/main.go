@@ -23,6 +23,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/certflow/certflow/contract"
+	"github.com/certflow/certflow/internal/codec"
 	"github.com/certflow/certflow/internal/devstack"
 	"github.com/certflow/certflow/internal/logging"
 	husandbox "github.com/certflow/certflow/internal/sandbox/humanos"
@@ -40,7 +41,7 @@ func main() {
 
 func run() error {
 	demo := flag.Bool("demo", false, "run one workflow of each kind end to end, print the results and exit")
-	state := flag.String("state", ".dev", "folder for the dev PKI and logs")
+	state := flag.String("state", codec.DevStateDir, "folder for the dev PKI, payload key and logs")
 	temporalPort := flag.Int("temporal-port", 7233, "Temporal gRPC port")
 	uiPort := flag.Int("ui-port", 8233, "Temporal Web UI port")
 	uanatacaAddr := flag.String("uanataca-addr", "127.0.0.1:8443", "Uanataca emulator address (mutual TLS)")
@@ -67,7 +68,11 @@ func run() error {
 	}
 	defer serverLog.Close()
 	fmt.Fprintf(os.Stderr, "starting the Temporal dev server (logs in %s)…\n", serverLog.Name())
-	keys, err := devCodecKeys(filepath.Join(*state, "codec.keys"))
+	keyFile, err := filepath.Abs(filepath.Join(*state, codec.DevKeysName))
+	if err != nil {
+		return err
+	}
+	keys, err := devCodecKeys(keyFile)
 	if err != nil {
 		return err
 	}
@@ -105,8 +110,9 @@ certflow dev stack is up:
   webhooks          %s
   task queue        %s
 
-Start workflows from another terminal:
-  export TEMPORAL_ADDRESS=%s
+Start workflows from another terminal (certflow finds the dev key by itself
+in this checkout; elsewhere, export it too):
+  export TEMPORAL_ADDRESS=%s CERTFLOW_CODEC_KEY_FILE=%s
   go run ./cmd/certflow start uanataca -f examples/uanataca-issuance.json --wait
   go run ./cmd/certflow start universign -f examples/universign-registration.json -poll-interval 5s --wait
   go run ./cmd/certflow start masstack -f examples/masstack-identification.json -poll-interval 5s --wait
@@ -114,7 +120,7 @@ Start workflows from another terminal:
 
 `, temporal.UIURL, temporal.Address, stack.Uanataca.URL, filepath.Join(*state, "pki"),
 		stack.Universign.URL, stack.Config.Universign.APIKey, stack.MasStack.URL, stack.MasStack.TokenURL, stack.Humanos.URL,
-		stack.WebhookURL, stack.Config.TaskQueue, temporal.Address)
+		stack.WebhookURL, stack.Config.TaskQueue, temporal.Address, keyFile)
 
 	if *demo {
 		return runDemo(ctx, stack, temporal.UIURL)

@@ -44,7 +44,10 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	c, err := worker.Dial(log, m, cd)
+	if err := worker.CheckCodec(cfg.Codec, cd); err != nil {
+		return err
+	}
+	c, err := worker.Dial(log, m, worker.ClientCodec(cfg.Codec, cd))
 	if err != nil {
 		return err
 	}

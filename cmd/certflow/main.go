@@ -47,13 +47,18 @@ func run(ctx context.Context) int {
 		fmt.Fprintln(os.Stderr, "certflow: reading the TEMPORAL_* settings:", err)
 		return starter.ExitUsage
 	}
+	if cfg.Codec.Keys == "" && cfg.Codec.KeyFile == "" {
+		// No key given: the dev stack's, when Temporal is the local one.
+		wd, _ := os.Getwd()
+		cfg.Codec.KeyFile = starter.DevKeyFile(opts.HostPort, wd)
+	}
 	cd, err := codec.FromKeys(cfg.Codec.Keys, cfg.Codec.KeyFile)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "certflow:", err)
 		return starter.ExitUsage
 	}
 	cli := &starter.CLI{
-		Out: os.Stdout, Err: os.Stderr, Config: cfg, Namespace: opts.Namespace,
+		Out: os.Stdout, Err: os.Stderr, Config: cfg, Namespace: opts.Namespace, Encrypted: cd != nil,
 		Dial: func() (client.Client, error) { return worker.Dial(log, nil, cd) },
 	}
 	return cli.Run(ctx, os.Args[1:])

@@ -18,17 +18,27 @@ import (
 	"strings"
 
 	commonpb "go.temporal.io/api/common/v1"
+	failurepb "go.temporal.io/api/failure/v1"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"google.golang.org/protobuf/proto"
 )
 
-// Metadata of an encrypted payload.
+// Metadata of an encrypted payload, and the encoding of a payload that
+// holds nothing (a nil argument), which is never refused.
 const (
 	encodingEncrypted = "binary/encrypted"
+	encodingNull      = "binary/null"
 	metadataEncoding  = "encoding"
 	metadataKeyID     = "encryption-key-id"
 )
+
+// ErrPlaintext is the error of a strict codec's Decode for a payload that
+// is not encrypted: a client without the key wrote it, so what it carries
+// (an applicant's data, for a workflow input) is in Temporal in clear.
+var ErrPlaintext = errors.New("payload is not encrypted: it was written by a Temporal client without certflow's codec key, so its data is stored in Temporal in clear; " +
+	"give that client the key (CERTFLOW_CODEC_KEYS, or certflowclient.Encryption for a Go service), " +
+	"or set CERTFLOW_ALLOW_PLAINTEXT=true on the worker while workflows started before encryption still run")
 
 // Keyring holds the keys by id; Current encrypts new payloads.
 type Keyring struct {
@@ -92,10 +102,19 @@ func LoadKeys(spec, file string) (Keyring, error) {
 	return ring, nil
 }
 
+// Where the dev stack (certflow-dev, make dev) keeps its key: DevKeysName
+// in its state folder, DevStateDir by default, relative to where it runs.
+const (
+	DevStateDir = ".dev"
+	DevKeysName = "codec.keys"
+)
+
 // Codec is a converter.PayloadCodec encrypting with the keyring.
 type Codec struct {
 	ring  Keyring
 	aeads map[string]cipher.AEAD
+	// strict refuses payloads that are not encrypted (Strict).
+	strict bool
 }
 
 // New builds the codec; the keyring needs a current key.
@@ -140,12 +159,31 @@ func (c *Codec) Encode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error
 	return out, nil
 }
 
-// Decode decrypts encrypted payloads with the key they name and passes
-// others through (payloads written before encryption was turned on).
+// Strict returns the codec refusing, on Decode, every payload that is
+// not encrypted (ErrPlaintext), for the worker: a workflow started by a
+// client without the key then fails at once instead of sending data that
+// sits in Temporal in clear on to a provider, and such a signal is
+// dropped. A nil codec stays nil.
+func (c *Codec) Strict() *Codec {
+	if c == nil {
+		return nil
+	}
+	strict := *c
+	strict.strict = true
+	return &strict
+}
+
+// Decode decrypts encrypted payloads with the key they name. Others pass
+// through (payloads written before encryption was turned on), unless the
+// codec is Strict.
 func (c *Codec) Decode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error) {
 	out := make([]*commonpb.Payload, len(payloads))
 	for i, p := range payloads {
-		if string(p.GetMetadata()[metadataEncoding]) != encodingEncrypted {
+		switch encoding := string(p.GetMetadata()[metadataEncoding]); {
+		case encoding == encodingEncrypted:
+		case c.strict && encoding != encodingNull:
+			return nil, ErrPlaintext
+		default:
 			out[i] = p
 			continue
 		}
@@ -176,12 +214,30 @@ func (c *Codec) DataConverter() converter.DataConverter {
 }
 
 // FailureConverter encodes failure messages and stack traces as payloads
-// too, so an error that quotes an email is ciphertext in history.
+// too, so an error that quotes an email is ciphertext in history. The one
+// failure left in clear is ErrPlaintext's: it holds no data, and the
+// client that caused it has no key to read it with.
 func (c *Codec) FailureConverter() converter.FailureConverter {
-	return temporal.NewDefaultFailureConverter(temporal.DefaultFailureConverterOptions{
-		DataConverter:          c.DataConverter(),
-		EncodeCommonAttributes: true,
-	})
+	return failureConverter{
+		FailureConverter: temporal.NewDefaultFailureConverter(temporal.DefaultFailureConverterOptions{
+			DataConverter:          c.DataConverter(),
+			EncodeCommonAttributes: true,
+		}),
+		clear: temporal.GetDefaultFailureConverter(),
+	}
+}
+
+// failureConverter encodes every failure but ErrPlaintext's.
+type failureConverter struct {
+	converter.FailureConverter
+	clear converter.FailureConverter
+}
+
+func (f failureConverter) ErrorToFailure(err error) *failurepb.Failure {
+	if errors.Is(err, ErrPlaintext) {
+		return f.clear.ErrorToFailure(err)
+	}
+	return f.FailureConverter.ErrorToFailure(err)
 }
 
 // FromKeys builds the codec from CERTFLOW_CODEC_KEYS / _KEY_FILE, or

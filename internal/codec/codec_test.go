@@ -78,6 +78,34 @@ func TestTamperedAndPlainPayloads(t *testing.T) {
 	}
 }
 
+// The worker's codec is strict: a payload a client wrote without the key
+// is refused, whatever its encoding, but for a nil argument's, which
+// carries nothing; encrypted payloads still decode.
+func TestStrictRefusesPlaintext(t *testing.T) {
+	c := mustCodec(t, "k1:"+key(1))
+	strict := c.Strict()
+	enc, _ := c.Encode([]*commonpb.Payload{{Data: []byte("x")}})
+	if out, err := strict.Decode(enc); err != nil || string(out[0].Data) != "x" {
+		t.Fatalf("strict codec on an encrypted payload: %v, %v", out, err)
+	}
+	for _, encoding := range []string{"json/plain", "binary/plain", "json/protobuf", ""} {
+		plain := &commonpb.Payload{Metadata: map[string][]byte{"encoding": []byte(encoding)}, Data: []byte(`"x"`)}
+		if _, err := strict.Decode(append(enc, plain)); !errors.Is(err, ErrPlaintext) || !strings.Contains(err.Error(), "CERTFLOW_CODEC_KEYS") {
+			t.Errorf("strict codec on a %q payload: %v; want ErrPlaintext saying what to do", encoding, err)
+		}
+	}
+	null := &commonpb.Payload{Metadata: map[string][]byte{"encoding": []byte("binary/null")}}
+	if _, err := strict.Decode([]*commonpb.Payload{null}); err != nil {
+		t.Errorf("strict codec on a nil argument: %v", err)
+	}
+	if _, err := c.Decode([]*commonpb.Payload{{Data: []byte("x")}}); err != nil {
+		t.Errorf("Strict changed the codec it was made from: %v", err)
+	}
+	if (*Codec)(nil).Strict() != nil {
+		t.Error("no codec must stay no codec")
+	}
+}
+
 func TestFailureMessagesEncrypted(t *testing.T) {
 	c := mustCodec(t, "k1:"+key(1))
 	f := c.FailureConverter().ErrorToFailure(temporal.NewApplicationError("applicant "+marker+" refused", "X"))

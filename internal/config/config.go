@@ -28,7 +28,9 @@ type Common struct {
 }
 
 // Codec configures the encryption of every payload certflow hands
-// Temporal (internal/codec). Without keys, payloads are stored in clear.
+// Temporal (internal/codec). Without keys the worker refuses to start, and
+// the CLI to start workflows, unless AllowPlaintext says to store payloads
+// in clear.
 type Codec struct {
 	// Keys are "id:base64key" entries, comma-separated; the first
 	// encrypts, the others (retired keys) still decrypt.
@@ -41,6 +43,11 @@ type Codec struct {
 	// AuthToken, when set, must be presented to the codec server as
 	// "Authorization: Bearer <token>".
 	AuthToken string `envconfig:"CERTFLOW_CODEC_AUTH_TOKEN"`
+	// AllowPlaintext lets payloads be stored in clear: without keys, the
+	// worker and the CLI then run anyway; with keys, the worker still
+	// accepts payloads written without them (while workflows started
+	// before encryption still run), which it otherwise refuses.
+	AllowPlaintext bool `envconfig:"CERTFLOW_ALLOW_PLAINTEXT"`
 }
 
 // Modes of the worker process, so the webhook ingress and the Temporal

@@ -57,6 +57,9 @@ type Options struct {
 	// CodecKeys, when set (CERTFLOW_CODEC_KEYS syntax), encrypts every
 	// payload and serves the codec server on the worker's /codec/.
 	CodecKeys string
+	// AllowPlaintext is CERTFLOW_ALLOW_PLAINTEXT: without CodecKeys the
+	// stack starts only with it.
+	AllowPlaintext bool
 	// Log receives the worker's logs.
 	Log zerolog.Logger
 }
@@ -137,10 +140,10 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 		httpListener.Close()
 		return nil, err
 	}
-	s.Config.Codec = config.Codec{Keys: opts.CodecKeys, UIOrigin: opts.WebUIURL}
+	s.Config.Codec = config.Codec{Keys: opts.CodecKeys, UIOrigin: opts.WebUIURL, AllowPlaintext: opts.AllowPlaintext}
 	clientOpts := client.Options{HostPort: opts.TemporalAddress, Logger: logging.NewTemporal(opts.Log), MetricsHandler: s.Metrics.Temporal}
-	if cd != nil {
-		clientOpts.DataConverter, clientOpts.FailureConverter = cd.DataConverter(), cd.FailureConverter()
+	if clientCodec := worker.ClientCodec(s.Config.Codec, cd); clientCodec != nil {
+		clientOpts.DataConverter, clientOpts.FailureConverter = clientCodec.DataConverter(), clientCodec.FailureConverter()
 	}
 	s.Client, err = client.Dial(clientOpts)
 	if err != nil {
