@@ -497,3 +497,20 @@ func TestTransportErrorsKeepTheContactOut(t *testing.T) {
 		})
 	}
 }
+
+// A Humanos error that echoes the subjects' contacts never carries them
+// into the client's error, which reaches logs and workflow history.
+func TestCreateErrorRedactsPersonalValues(t *testing.T) {
+	c, _ := serve(t, http.StatusBadRequest, `{"message": "contacts zzmarker@example.test and +34600999999 cannot receive an OTP"}`, nil)
+	req := newRequest()
+	req.Contacts = []string{"zzmarker@example.test", "+34600999999"}
+	_, err := c.CreateRequest(context.Background(), req, "key-1")
+	if err == nil || !strings.Contains(err.Error(), "cannot receive an OTP") {
+		t.Fatalf("error = %v, want Humanos's message", err)
+	}
+	for _, m := range []string{"zzmarker@example.test", "+34600999999"} {
+		if strings.Contains(err.Error(), m) {
+			t.Errorf("error %q quotes %q", err, m)
+		}
+	}
+}

@@ -430,3 +430,23 @@ func TestNewChecksConfig(t *testing.T) {
 		})
 	}
 }
+
+// A MasStack error that echoes the person's data never carries it into
+// the client's error, which reaches logs and workflow history.
+func TestCreateErrorRedactsPersonalValues(t *testing.T) {
+	c, _ := newStubAPI(t, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusUnprocessableEntity)
+		fmt.Fprint(w, `{"errors": [{"code": "INVALID_DOCUMENT", "message": "document 99999999R of Zzmarkerana Marker does not match its type"}]}`)
+	})
+	_, err := c.CreateIdentification(context.Background(), masstack.CreateIdentification{Name: "Zzmarkerana", LastName: "Marker",
+		IdentityDocument: masstack.IdentityDocument{DocumentNumber: "99999999R", DocumentType: "NIF"}})
+	if err == nil || !strings.Contains(err.Error(), "does not match its type") {
+		t.Fatalf("error = %v, want MasStack's message", err)
+	}
+	for _, m := range []string{"Zzmarkerana", "99999999R"} {
+		if strings.Contains(err.Error(), m) {
+			t.Errorf("error %q quotes %q", err, m)
+		}
+	}
+}

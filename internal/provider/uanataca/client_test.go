@@ -763,3 +763,20 @@ func newTestPKI(t *testing.T, dir string) *devpki.PKI {
 	}
 	return pki
 }
+
+// An RA error that echoes the applicant's data never carries it into the
+// client's error, which reaches logs and workflow history.
+func TestCreateErrorRedactsPersonalValues(t *testing.T) {
+	c, _ := serve(t, reply{Status: http.StatusInternalServerError,
+		Body: `{"code": "500", "error": "Invalid or missing parameters: given_name Zzmarkerana, email zzmarker@example.test, serial_number 99999999R"}`})
+	_, err := c.CreateRequest(context.Background(), uanataca.CreateRequest{Profile: "PFnubeAFCiudadano", RegistrationAuthority: "121",
+		GivenName: "Zzmarkerana", Email: "zzmarker@example.test", SerialNumber: "99999999R"})
+	if err == nil || !strings.Contains(err.Error(), "Invalid or missing parameters") {
+		t.Fatalf("error = %v, want the RA's message", err)
+	}
+	for _, m := range []string{"Zzmarkerana", "zzmarker@example.test", "99999999R"} {
+		if strings.Contains(err.Error(), m) {
+			t.Errorf("error %q quotes %q", err, m)
+		}
+	}
+}

@@ -371,3 +371,19 @@ func TestRateLimit(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 }
+
+// A Universign error that echoes the applicant's data never carries it
+// into the client's error, which reaches logs and workflow history.
+func TestCreateErrorRedactsPersonalValues(t *testing.T) {
+	c, _ := serve(t, "", http.StatusBadRequest, `{"error": "invalid_request", "error_description": "applicant zzmarker@example.test (Zzmarkerana Ruiz, +34600999999) is already registered"}`)
+	_, err := c.CreateRegistration(context.Background(), universign.CreateRegistration{Applicant: "zzmarker@example.test", Level: "qcp",
+		Fullname: "Zzmarkerana Ruiz", PhoneNumber: "+34600999999"})
+	if err == nil || !strings.Contains(err.Error(), "already registered") {
+		t.Fatalf("error = %v, want Universign's message", err)
+	}
+	for _, m := range []string{"Zzmarkerana", "zzmarker@example.test", "+34600999999"} {
+		if strings.Contains(err.Error(), m) {
+			t.Errorf("error %q quotes %q", err, m)
+		}
+	}
+}
