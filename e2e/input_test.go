@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/certflow/certflow/contract"
+	"github.com/certflow/certflow/internal/devstack"
 	uasandbox "github.com/certflow/certflow/internal/sandbox/uanataca"
 )
 
@@ -58,5 +60,30 @@ func TestRawJSONInputErrorsEndTheWorkflow(t *testing.T) {
 				t.Fatalf("certflow status says %+v; want %s naming field %s and what to do", f, contract.ErrTypeInvalidInput, tt.field)
 			}
 		})
+	}
+}
+
+// The same through the temporal CLI, exactly as a service in another
+// language or an operator sends JSON: the workflow ends InvalidInput
+// naming the field, and the error is readable by that client.
+func TestRawJSONFromTheTemporalCLI(t *testing.T) {
+	s := startStack(t, uasandbox.Options{})
+	bin, err := devstack.TemporalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := uniqueID("temporal-cli-input")
+	out, err := exec.Command(bin, "workflow", "start", "--address", temporalAddress, "--task-queue", s.Config.TaskQueue,
+		"--type", contract.UniversignRegistrationName, "--workflow-id", id,
+		"--input", `{"registration": {"applicant": "ana@example.com", "level": "qcp", "langauge": "es"}}`).CombinedOutput()
+	if err != nil {
+		t.Fatalf("temporal workflow start: %v\n%s", err, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err = s.Client.GetWorkflow(ctx, id, "").Get(ctx, nil)
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || appErr.Type() != contract.ErrTypeInvalidInput || !strings.Contains(err.Error(), `registration: unknown field "langauge"`) {
+		t.Fatalf("workflow ended with %v; want %s naming the misspelt field", err, contract.ErrTypeInvalidInput)
 	}
 }
