@@ -68,10 +68,16 @@ type Worker struct {
 	// ShutdownTimeout bounds how long running activities may take to finish
 	// after SIGTERM.
 	ShutdownTimeout time.Duration `envconfig:"CERTFLOW_SHUTDOWN_TIMEOUT" default:"30s"`
-	Uanataca        Uanataca
-	Universign      Universign
-	MasStack        MasStack
-	Humanos         Humanos
+	// DeploymentName, when set, turns on Worker Versioning: the worker
+	// polls as version BuildID of this Worker Deployment.
+	DeploymentName string `envconfig:"CERTFLOW_DEPLOYMENT_NAME"`
+	// BuildID names this build of the worker within its deployment;
+	// empty means the one stamped into the binary at build time.
+	BuildID    string `envconfig:"CERTFLOW_BUILD_ID"`
+	Uanataca   Uanataca
+	Universign Universign
+	MasStack   MasStack
+	Humanos    Humanos
 }
 
 // Humanos configures the Humanos client and the verification of its
