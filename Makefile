@@ -5,7 +5,16 @@
 TEMPORAL_CLI_VERSION := v1.5.1
 TEMPORAL := .tools/bin/temporal
 
-.PHONY: dev demo test fuzz temporal build generate bench-scratchcards bench-webhooks
+# The production-shaped stack (make cluster): the Temporal server and its
+# schema tool at the first version with Worker Versioning, and the Web UI
+# server at the version the CLI above bundles. Each binary is named for
+# what it is: two of them are called "server" by their modules.
+TEMPORAL_SERVER_VERSION := v1.29.1
+TEMPORAL_UI_VERSION := v2.42.1
+CLUSTER_BIN := .tools/cluster/bin
+CLUSTER_TOOLS := $(CLUSTER_BIN)/temporal-server $(CLUSTER_BIN)/temporal-sql-tool $(CLUSTER_BIN)/temporal-ui
+
+.PHONY: dev demo test fuzz temporal build generate bench-scratchcards bench-webhooks cluster cluster-tools postgres
 
 ## dev: run the Temporal dev server + Web UI, the provider emulators and the worker until Ctrl-C
 dev: $(TEMPORAL)
@@ -56,3 +65,30 @@ build:
 generate:
 	go generate ./internal/provider/uanataca/
 	go run ./contract/internal/genschema
+
+## cluster: the production-shaped stack — PostgreSQL, the Temporal server and Web UI, the emulators, two workers and an ingress — until Ctrl-C
+cluster: cluster-tools postgres
+	go build -o .tools/bin/ ./cmd/certflow-cluster ./cmd/certflow-worker
+	.tools/bin/certflow-cluster
+
+## cluster-tools: build the Temporal server, its SQL schema tool and the Web UI server into .tools/cluster/bin
+cluster-tools: $(CLUSTER_TOOLS)
+
+$(CLUSTER_BIN)/temporal-server:
+	mkdir -p $(CLUSTER_BIN)/server.d
+	GOBIN=$(abspath $(CLUSTER_BIN))/server.d go install go.temporal.io/server/cmd/server@$(TEMPORAL_SERVER_VERSION)
+	mv $(CLUSTER_BIN)/server.d/server $@
+
+$(CLUSTER_BIN)/temporal-sql-tool:
+	mkdir -p $(CLUSTER_BIN)/sql.d
+	GOBIN=$(abspath $(CLUSTER_BIN))/sql.d go install go.temporal.io/server/cmd/tools/sql@$(TEMPORAL_SERVER_VERSION)
+	mv $(CLUSTER_BIN)/sql.d/sql $@
+
+$(CLUSTER_BIN)/temporal-ui:
+	mkdir -p $(CLUSTER_BIN)/ui.d
+	GOBIN=$(abspath $(CLUSTER_BIN))/ui.d go install github.com/temporalio/ui-server/v2/cmd/server@$(TEMPORAL_UI_VERSION)
+	mv $(CLUSTER_BIN)/ui.d/server $@
+
+## postgres: install Debian's PostgreSQL server when it is missing (needs root, as CI runs)
+postgres:
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql; }

@@ -114,7 +114,11 @@ func New(cfg config.Worker, c client.Client, log zerolog.Logger, m *metrics.Metr
 	}
 	w := &Worker{cfg: cfg, log: log, client: c}
 	if cfg.Mode != config.ModeIngress {
-		opts := sdkworker.Options{WorkerStopTimeout: cfg.ShutdownTimeout}
+		deployment, err := deploymentOptions(cfg)
+		if err != nil {
+			return nil, err
+		}
+		opts := sdkworker.Options{WorkerStopTimeout: cfg.ShutdownTimeout, DeploymentOptions: deployment}
 		queue := sdkworker.New(c, cfg.TaskQueue, opts)
 		allocators := sdkworker.New(c, activities.AllocatorTaskQueue(cfg.TaskQueue), opts)
 		if err := register(queue, allocators, cfg, c, log); err != nil {
@@ -191,7 +195,9 @@ func register(w, allocators sdkworker.Registry, cfg config.Worker, c client.Clie
 	scratchcards := &activities.Scratchcards{Client: ua, Temporal: c}
 	w.RegisterActivity(scratchcards)
 	allocators.RegisterActivity(scratchcards)
-	allocators.RegisterWorkflowWithOptions(workflows.ScratchcardAllocator, workflow.RegisterOptions{Name: contract.ScratchcardAllocatorName})
+	allocators.RegisterWorkflowWithOptions(workflows.ScratchcardAllocator, workflow.RegisterOptions{
+		Name: contract.ScratchcardAllocatorName, VersioningBehavior: allocatorVersioning,
+	})
 
 	if cfg.Universign.APIKey == "" {
 		log.Info().Msg("Universign disabled: set UNIVERSIGN_API_KEY to run UniversignRegistration workflows")
@@ -239,7 +245,7 @@ func register(w, allocators sdkworker.Registry, cfg config.Worker, c client.Clie
 func registerLifecycle(w sdkworker.Registry, provider string) {
 	for _, wf := range contract.Workflows {
 		if wf.Provider == provider {
-			w.RegisterWorkflowWithOptions(workflows.Lifecycles[wf.Type], workflow.RegisterOptions{Name: wf.Type})
+			w.RegisterWorkflowWithOptions(workflows.Lifecycles[wf.Type], workflow.RegisterOptions{Name: wf.Type, VersioningBehavior: lifecycleVersioning})
 		}
 	}
 }

@@ -7,15 +7,12 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -72,7 +69,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	keys, err := devCodecKeys(keyFile)
+	keys, err := codec.DevKeys(keyFile)
 	if err != nil {
 		return err
 	}
@@ -129,20 +126,6 @@ in this checkout; elsewhere, export it too):
 	<-ctx.Done()
 	fmt.Fprintln(os.Stderr, "stopping…")
 	return nil
-}
-
-// devCodecKeys returns the dev stack's payload key, made once and kept in
-// path (a git-ignored folder), so the dev Web UI decodes earlier runs too.
-func devCodecKeys(path string) (string, error) {
-	if b, err := os.ReadFile(path); err == nil {
-		return strings.TrimSpace(string(b)), nil
-	}
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
-		return "", err
-	}
-	keys := "dev1:" + base64.StdEncoding.EncodeToString(key)
-	return keys, os.WriteFile(path, []byte(keys+"\n"), 0o600)
 }
 
 // demo is one workflow of the demo: its input file, and the provider

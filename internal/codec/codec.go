@@ -109,6 +109,20 @@ const (
 	DevKeysName = "codec.keys"
 )
 
+// DevKeys returns a development stack's payload key, made once and kept
+// in path (a git-ignored folder), so its Web UI decodes earlier runs too.
+func DevKeys(path string) (string, error) {
+	if b, err := os.ReadFile(path); err == nil {
+		return strings.TrimSpace(string(b)), nil
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return "", err
+	}
+	keys := "dev1:" + base64.StdEncoding.EncodeToString(key)
+	return keys, os.WriteFile(path, []byte(keys+"\n"), 0o600)
+}
+
 // Codec is a converter.PayloadCodec encrypting with the keyring.
 type Codec struct {
 	ring  Keyring

@@ -85,47 +85,12 @@ type Stack struct {
 // Start starts the emulators, then the worker, and returns once the worker
 // polls its task queue.
 func Start(ctx context.Context, opts Options) (*Stack, error) {
-	pki, err := devpki.LoadOrGenerate(opts.PKIDir)
-	if err != nil {
-		return nil, fmt.Errorf("dev PKI in %s: %w", opts.PKIDir, err)
-	}
 	httpListener, err := net.Listen("tcp", opts.HTTPAddr)
 	if err != nil {
 		return nil, fmt.Errorf("worker HTTP on %s: %w", opts.HTTPAddr, err)
 	}
-	s := &Stack{WebhookURL: "http://" + httpListener.Addr().String() + "/webhooks/uanataca", done: make(chan error, 1)}
-	uaOpts := opts.Uanataca
-	if uaOpts.WebhookURL == "" {
-		// The RA is given the URL with the dev token, as production RAs
-		// would be.
-		uaOpts.WebhookURL = s.WebhookURL + "/" + devUanatacaWebhookToken
-	}
-	uaOpts.RequireClientCert = true
-	if s.Uanataca, err = uasandbox.Start(opts.UanatacaAddr, uaOpts, pki); err != nil {
-		httpListener.Close()
-		return nil, err
-	}
-	rao := uaOpts.RAO
-	if rao == (uasandbox.RAOCredentials{}) {
-		rao = uasandbox.DefaultRAO
-	}
-	raoID, _ := strconv.Atoi(rao.RAOID)
-	taskQueue := opts.TaskQueue
-	if taskQueue == "" {
-		taskQueue = "certflow"
-	}
-	s.Config = config.Worker{
-		Common:          config.Common{Log: config.Log{Level: "info", Format: "json"}, TaskQueue: taskQueue, WebUIURL: opts.WebUIURL},
-		Mode:            config.ModeAll,
-		HTTPAddr:        httpListener.Addr().String(),
-		ShutdownTimeout: 5 * time.Second,
-		Uanataca: config.Uanataca{
-			BaseURL: s.Uanataca.URL, CertFile: pki.ClientCertFile, KeyFile: pki.ClientKeyFile, CAFile: pki.CAFile,
-			Timeout: 10 * time.Second, WebhookToken: devUanatacaWebhookToken, RAOUsername: rao.Username, RAOPassword: rao.Password, RAOPIN: rao.PIN, RAOID: raoID,
-		},
-	}
-	if err := s.startPolledEmulators(opts); err != nil {
-		s.Close()
+	s, err := StartEmulators(opts, httpListener.Addr().String())
+	if err != nil {
 		httpListener.Close()
 		return nil, err
 	}
@@ -140,7 +105,6 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 		httpListener.Close()
 		return nil, err
 	}
-	s.Config.Codec = config.Codec{Keys: opts.CodecKeys, UIOrigin: opts.WebUIURL, AllowPlaintext: opts.AllowPlaintext}
 	clientOpts := client.Options{HostPort: opts.TemporalAddress, Logger: logging.NewTemporal(opts.Log), MetricsHandler: s.Metrics.Temporal}
 	if clientCodec := worker.ClientCodec(s.Config.Codec, cd); clientCodec != nil {
 		clientOpts.DataConverter, clientOpts.FailureConverter = clientCodec.DataConverter(), clientCodec.FailureConverter()
@@ -160,6 +124,54 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	s.stop = stop
 	go func() { s.done <- w.Run(runCtx, httpListener) }()
+	return s, nil
+}
+
+// StartEmulators starts the four emulators, their webhooks sent to a
+// worker (or ingress) serving HTTP on workerAddr, and returns them with
+// the worker configuration that uses them (s.Config; HTTPAddr is
+// workerAddr). The returned Stack runs no worker and has no Client: the
+// caller runs the worker, in this process (Start) or in others.
+func StartEmulators(opts Options, workerAddr string) (*Stack, error) {
+	pki, err := devpki.LoadOrGenerate(opts.PKIDir)
+	if err != nil {
+		return nil, fmt.Errorf("dev PKI in %s: %w", opts.PKIDir, err)
+	}
+	s := &Stack{WebhookURL: "http://" + workerAddr + "/webhooks/uanataca", done: make(chan error, 1)}
+	uaOpts := opts.Uanataca
+	if uaOpts.WebhookURL == "" {
+		// The RA is given the URL with the dev token, as production RAs
+		// would be.
+		uaOpts.WebhookURL = s.WebhookURL + "/" + devUanatacaWebhookToken
+	}
+	uaOpts.RequireClientCert = true
+	if s.Uanataca, err = uasandbox.Start(opts.UanatacaAddr, uaOpts, pki); err != nil {
+		return nil, err
+	}
+	rao := uaOpts.RAO
+	if rao == (uasandbox.RAOCredentials{}) {
+		rao = uasandbox.DefaultRAO
+	}
+	raoID, _ := strconv.Atoi(rao.RAOID)
+	taskQueue := opts.TaskQueue
+	if taskQueue == "" {
+		taskQueue = "certflow"
+	}
+	s.Config = config.Worker{
+		Common:          config.Common{Log: config.Log{Level: "info", Format: "json"}, TaskQueue: taskQueue, WebUIURL: opts.WebUIURL},
+		Mode:            config.ModeAll,
+		HTTPAddr:        workerAddr,
+		ShutdownTimeout: 5 * time.Second,
+		Uanataca: config.Uanataca{
+			BaseURL: s.Uanataca.URL, CertFile: pki.ClientCertFile, KeyFile: pki.ClientKeyFile, CAFile: pki.CAFile,
+			Timeout: 10 * time.Second, WebhookToken: devUanatacaWebhookToken, RAOUsername: rao.Username, RAOPassword: rao.Password, RAOPIN: rao.PIN, RAOID: raoID,
+		},
+	}
+	s.Config.Codec = config.Codec{Keys: opts.CodecKeys, UIOrigin: opts.WebUIURL, AllowPlaintext: opts.AllowPlaintext}
+	if err := s.startPolledEmulators(opts); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
