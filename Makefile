@@ -12,9 +12,12 @@ TEMPORAL := .tools/bin/temporal
 TEMPORAL_SERVER_VERSION := v1.29.1
 TEMPORAL_UI_VERSION := v2.42.1
 CLUSTER_BIN := .tools/cluster/bin
+# BUILD_ID names a build for Worker Versioning (stamped into the worker by
+# make build): the commit, unless given (the image tag, in a release).
+BUILD_ID ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)
 CLUSTER_TOOLS := $(CLUSTER_BIN)/temporal-server $(CLUSTER_BIN)/temporal-sql-tool $(CLUSTER_BIN)/temporal-ui
 
-.PHONY: dev demo test fuzz temporal build generate bench-scratchcards bench-webhooks cluster cluster-tools postgres
+.PHONY: dev demo test test-cluster fuzz temporal build generate bench-scratchcards bench-webhooks bench-scaleout cluster cluster-tools postgres
 
 ## dev: run the Temporal dev server + Web UI, the provider emulators and the worker until Ctrl-C
 dev: $(TEMPORAL)
@@ -26,11 +29,17 @@ demo: $(TEMPORAL)
 	go build -o .tools/bin/certflow-dev ./cmd/certflow-dev
 	.tools/bin/certflow-dev -demo
 
-## test: formatting, vet, and every test (unit, emulator, end to end on a real dev server)
+## test: formatting, vet, and every test (unit, emulator, end to end on a real dev server, then on the cluster stack)
 test: $(TEMPORAL)
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	go vet ./...
+	go vet -tags cluster ./e2e/cluster
 	go test -race -count=1 ./...
+	$(MAKE) test-cluster
+
+## test-cluster: the cluster end-to-end tests — 200 workflows through restarts, crashes and a versioned deploy on PostgreSQL
+test-cluster: $(CLUSTER_BIN)/temporal-server $(CLUSTER_BIN)/temporal-sql-tool postgres
+	go test -tags cluster -count=1 -v -timeout 30m ./e2e/cluster
 
 ## fuzz: each webhook and workflow-input fuzz target for FUZZTIME (CI runs it briefly)
 FUZZTIME ?= 15s
@@ -51,6 +60,11 @@ N ?= 100
 bench-scratchcards: $(TEMPORAL)
 	go run ./cmd/certflow-bench -n $(N)
 
+## bench-scaleout: N issuances on the cluster stack with 1 worker process, then 2; prints the throughput ratio and CPU by part
+bench-scaleout: $(CLUSTER_BIN)/temporal-server $(CLUSTER_BIN)/temporal-sql-tool postgres
+	go build -o .tools/bin/ ./cmd/certflow-worker
+	go run ./cmd/certflow-bench scaleout -n $(N)
+
 ## temporal: build the Temporal dev server into .tools/bin
 temporal: $(TEMPORAL)
 
@@ -59,7 +73,7 @@ $(TEMPORAL):
 
 ## build: the worker, the CLI, the emulator and the dev stack into bin/
 build:
-	go build -o bin/ ./cmd/...
+	go build -ldflags "-X github.com/certflow/certflow/worker.BuildID=$(BUILD_ID)" -o bin/ ./cmd/...
 
 ## generate: regenerate the Uanataca profile rules (from ../shared/providers/uanataca-ra-guide.md) and the JSON contract
 generate:

@@ -1,13 +1,15 @@
 // Command certflow-bench measures certflow under load against the dev
-// stack (Temporal dev server, emulators, worker in-process). It has two
-// modes:
+// stack (Temporal dev server, emulators, worker in-process), or for
+// scaleout the cluster stack. It has three modes:
 //
 //	certflow-bench [scratchcards] [-n N] [-issue-after D]
 //	certflow-bench webhooks [-n N] [-c concurrency]
+//	certflow-bench scaleout [-n N]
 //
 // scratchcards (the default, so `make bench-scratchcards` runs it with
 // flags only) measures scratchcard allocation; webhooks measures the
-// webhook ingress against direct signals. See each mode's file.
+// webhook ingress against direct signals; scaleout compares one worker
+// process with two on PostgreSQL. See each mode's file.
 package main
 
 import (
@@ -48,8 +50,10 @@ func run(args []string) error {
 		return runScratchcards(args)
 	case "webhooks":
 		return runWebhooks(args)
+	case "scaleout":
+		return runScaleOut(args)
 	}
-	return fmt.Errorf("unknown mode %q: want scratchcards or webhooks", mode)
+	return fmt.Errorf("unknown mode %q: want scratchcards, webhooks or scaleout", mode)
 }
 
 // startStack starts a Temporal dev server and the dev stack on it, with

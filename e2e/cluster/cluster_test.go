@@ -39,9 +39,9 @@ import (
 // perKind workflows of each of the four kinds are in flight at once.
 const perKind = 50
 
-// settle is how long the simulated people take: long enough for every
-// disruption below to happen while the workflows wait.
-const settle = 75 * time.Second
+// loadSettle is how long the simulated people take under load: long
+// enough for every disruption to happen while the workflows wait.
+const loadSettle = 75 * time.Second
 
 // root is the module's root, where the tools are built.
 func root(t *testing.T) string {
@@ -53,15 +53,25 @@ func root(t *testing.T) string {
 	return filepath.Dir(strings.TrimSpace(string(out)))
 }
 
+// buildWorker builds the worker binary of the module in src into dir.
+func buildWorker(t *testing.T, src, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "certflow-worker")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/certflow-worker")
+	cmd.Dir = src
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building the worker in %s: %v\n%s", src, err, out)
+	}
+	return bin
+}
+
 // startCluster builds the worker binary and starts the stack on its own
-// ports and state, with payloads encrypted as in production.
-func startCluster(t *testing.T, basePort int, workerEnv []string) *cluster.Cluster {
+// ports and state, with payloads encrypted as in production; the
+// simulated people finish settle after each create.
+func startCluster(t *testing.T, basePort int, workerEnv []string, settle time.Duration) *cluster.Cluster {
 	t.Helper()
 	dir := t.TempDir()
-	workerBin := filepath.Join(dir, "certflow-worker")
-	if out, err := exec.Command("go", "build", "-o", workerBin, filepath.Join(root(t), "cmd", "certflow-worker")).CombinedOutput(); err != nil {
-		t.Fatalf("building the worker: %v\n%s", err, out)
-	}
+	workerBin := buildWorker(t, root(t), dir)
 	keys := "k1:" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{42}, 32))
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -191,7 +201,7 @@ func restart(c *cluster.Cluster, p *cluster.Process, url string) error {
 // object per workflow at every emulator, no scratchcard used twice, and
 // every webhook answered 2xx delivered to its workflow.
 func TestClusterSurvivesDeploysCrashesAndRestarts(t *testing.T) {
-	c := startCluster(t, 29432, nil)
+	c := startCluster(t, 29432, nil, loadSettle)
 	began := time.Now()
 	flights := startLoad(t, c, "load")
 	t.Logf("%d workflows started in %.1fs", len(flights), time.Since(began).Seconds())
@@ -207,10 +217,12 @@ func TestClusterSurvivesDeploysCrashesAndRestarts(t *testing.T) {
 		return cluster.WaitReady(context.Background(), c.Workers[0], strings.TrimPrefix(c.WorkerURL(0), "http://"))
 	})
 	step(t, "restart of PostgreSQL", func() error { return c.Postgres.Restart(context.Background()) })
-	// The people finish now: their webhooks arrive while the ingress
-	// restarts.
-	time.Sleep(time.Until(began.Add(settle)))
-	step(t, "restart of the ingress while webhooks arrive", func() error { return restart(c, c.Ingress, c.IngressURL()) })
+	// The people finish from now on: their webhooks arrive while the
+	// ingress restarts, three times over the seconds they take.
+	for i := range 3 {
+		time.Sleep(time.Until(began.Add(loadSettle + time.Duration(2*i+1)*time.Second)))
+		step(t, fmt.Sprintf("restart %d of the ingress while webhooks arrive", i+1), func() error { return restart(c, c.Ingress, c.IngressURL()) })
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
@@ -247,8 +259,9 @@ func TestClusterSurvivesDeploysCrashesAndRestarts(t *testing.T) {
 		}
 	}
 	accepted := emu.Uanataca.Emulator.Stats().WebhooksSent + emu.Humanos.Emulator.Stats().WebhooksSent
+	givenUp := emu.Uanataca.Emulator.Stats().WebhooksFailed + emu.Humanos.Emulator.Stats().WebhooksFailed
 	signals := webhookSignals(t, c, flights)
-	t.Logf("objects created %v; webhooks answered 2xx %d, webhook signals in histories %d", creates, accepted, signals)
+	t.Logf("objects created %v; webhooks answered 2xx %d (given up after every retry: %d), webhook signals in histories %d", creates, accepted, givenUp, signals)
 	if signals < accepted {
 		t.Errorf("%d webhooks answered 2xx but only %d reached a workflow: %d lost", accepted, signals, accepted-signals)
 	}

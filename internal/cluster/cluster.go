@@ -168,11 +168,11 @@ func (c *Cluster) startCertflow(ctx context.Context) error {
 	if c.Client, err = client.Dial(opts); err != nil {
 		return err
 	}
-	if c.Ingress, err = c.certflowProcess("ingress", config.ModeIngress, c.ingressAddr()); err != nil {
+	if c.Ingress, err = c.certflowProcess("ingress", c.opts.WorkerBin, config.ModeIngress, c.ingressAddr(), nil); err != nil {
 		return err
 	}
 	for i := range c.opts.Workers {
-		w, err := c.certflowProcess("worker-"+strconv.Itoa(i+1), config.ModeWorker, c.workerAddr(i))
+		w, err := c.certflowProcess("worker-"+strconv.Itoa(i+1), c.opts.WorkerBin, config.ModeWorker, c.workerAddr(i), c.opts.WorkerEnv)
 		if err != nil {
 			return err
 		}
@@ -191,16 +191,29 @@ func (c *Cluster) startCertflow(ctx context.Context) error {
 	return WaitReady(ctx, c.Ingress, c.ingressAddr())
 }
 
-// certflowProcess is a process of the worker binary in mode, serving HTTP
-// on addr, configured as the emulators require.
-func (c *Cluster) certflowProcess(name, mode, addr string) (*Process, error) {
+// StartWorker starts one more worker process, of bin, with env added to
+// the workers' (a later entry wins): a new build in a rolling deploy. It
+// returns once the worker polls.
+func (c *Cluster) StartWorker(ctx context.Context, name, bin string, env []string) (*Process, error) {
+	addr := c.workerAddr(len(c.Workers))
+	p, err := c.certflowProcess(name, bin, config.ModeWorker, addr, append(append([]string(nil), c.opts.WorkerEnv...), env...))
+	if err != nil {
+		return nil, err
+	}
+	c.Workers = append(c.Workers, p)
+	if err := p.Start(); err != nil {
+		return nil, err
+	}
+	return p, WaitReady(ctx, p, addr)
+}
+
+// certflowProcess is a process of the worker binary bin in mode, serving
+// HTTP on addr, configured as the emulators require, with extra added.
+func (c *Cluster) certflowProcess(name, bin, mode, addr string, extra []string) (*Process, error) {
 	cfg := c.Emulators.Config
 	cfg.Mode, cfg.HTTPAddr, cfg.ShutdownTimeout = mode, addr, 20*time.Second
 	env := append(config.Environ(cfg), "TEMPORAL_ADDRESS="+c.Address)
-	if mode == config.ModeWorker {
-		env = append(env, c.opts.WorkerEnv...)
-	}
-	return c.process(name, c.opts.WorkerBin, nil, env)
+	return c.process(name, bin, nil, append(env, extra...))
 }
 
 // process is a Process logging to its own file under Dir/logs.

@@ -62,6 +62,14 @@ func (p *Process) Running() bool {
 	}
 }
 
+// Pid is the running process's id; 0 before it starts.
+func (p *Process) Pid() int {
+	if p.cmd == nil || p.cmd.Process == nil {
+		return 0
+	}
+	return p.cmd.Process.Pid
+}
+
 // Exited is closed when the process exits; Err then says how.
 func (p *Process) Exited() <-chan struct{} { return p.exited }
 
