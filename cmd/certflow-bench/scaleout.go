@@ -54,7 +54,7 @@ func scaleOutRun(n, workers int, bin, workerBin string) (float64, error) {
 	defer os.RemoveAll(dir)
 	ctx := context.Background()
 	c, err := cluster.Start(ctx, cluster.Options{
-		Dir: dir, PGDir: dir + "-pg", Bin: bin, WorkerBin: workerBin, Ports: cluster.Ports{Base: 39432}, Workers: workers,
+		Dir: dir, PGDir: dir + "-pg", Bin: bin, WorkerBin: workerBin, Ports: cluster.Ports{Base: 25432}, Workers: workers,
 		// The figures compare worker counts, not encryption.
 		Emulators: devstack.Options{AllowPlaintext: true, Uanataca: uasandbox.Options{
 			RAs: map[string]int{"121": n + 10}, AutoApproveAfter: 100 * time.Millisecond, IssueAfter: 100 * time.Millisecond,

@@ -76,6 +76,9 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if opts.Workers == 0 {
 		opts.Workers = 2
 	}
+	if opts.Ports.Base < 1024 || opts.Ports.Base+9 > maxPort {
+		return nil, fmt.Errorf("base port %d: use 1024 to %d (the Temporal server keeps its ports in smallint columns)", opts.Ports.Base, maxPort-9)
+	}
 	if opts.PGDir == "" {
 		abs, err := filepath.Abs(opts.Dir)
 		if err != nil {
@@ -132,7 +135,7 @@ func (c *Cluster) startTemporal(ctx context.Context) error {
 	bctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	if err := bootstrap(bctx, c.Address); err != nil {
-		return err
+		return fmt.Errorf("%w; %s ends with:\n%s", err, c.LogPath("temporal-server"), c.logTail("temporal-server", 2000))
 	}
 	ui := filepath.Join(c.opts.Bin, "temporal-ui")
 	if _, err := os.Stat(ui); err != nil {
@@ -227,6 +230,12 @@ func (c *Cluster) process(name, bin string, args, env []string) (*Process, error
 
 func (c *Cluster) logFile(name string) (*os.File, error) {
 	return os.OpenFile(c.LogPath(name), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+}
+
+// logTail is the end of the named process's log.
+func (c *Cluster) logTail(name string, n int) string {
+	b, _ := os.ReadFile(c.LogPath(name))
+	return string(b[max(0, len(b)-n):])
 }
 
 // LogPath is where the named process logs.

@@ -26,8 +26,12 @@ import (
 )
 
 // Ports of the stack, from a base: PostgreSQL on the base, then the
-// Temporal services, then the Web UI.
+// Temporal services, then the Web UI. The server stores its membership
+// ports as PostgreSQL smallints, so they must stay below 32768.
 type Ports struct{ Base int }
+
+// maxPort is the highest port a Temporal service may listen on here.
+const maxPort = 32767
 
 func (p Ports) Postgres() int { return p.Base }
 func (p Ports) Frontend() int { return p.Base + 1 }
@@ -103,11 +107,16 @@ dynamicConfigClient:
 `))
 
 // dynamicConfig: search attributes are read fresh, so one registered a
-// moment ago is usable at once.
+// moment ago is usable at once; visibility queries may run at 100 per
+// second, as on the dev server (the server's default, 10, throttles the
+// ingress, which looks a Uanataca webhook's workflow up by query, into
+// refusing webhooks under load; deploy/temporal's Helm values say the same).
 const dynamicConfig = `system.forceSearchAttributesCacheRefreshOnRead:
   - value: true
 limit.maxIDLength:
   - value: 255
+frontend.namespaceRPS.visibility:
+  - value: 100
 `
 
 // uiConfig is the Web UI server's configuration.
