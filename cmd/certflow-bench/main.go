@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"go.temporal.io/sdk/client"
 
 	"github.com/certflow/certflow/contract"
 	"github.com/certflow/certflow/internal/devstack"
@@ -110,6 +111,15 @@ func input(i int) contract.UanatacaIssuanceInput {
 		},
 		PollInterval: contract.Duration(time.Hour),
 	}
+}
+
+// issue runs issuance i under id to its end.
+func issue(ctx context.Context, c client.Client, taskQueue, id string, i int) error {
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: taskQueue}, contract.UanatacaIssuanceName, input(i))
+	if err == nil {
+		err = run.Get(ctx, nil)
+	}
+	return err
 }
 
 // timings is what measure saw: the wall time of the whole batch, the

@@ -13,9 +13,6 @@ import (
 	"syscall"
 	"time"
 
-	"go.temporal.io/sdk/client"
-
-	"github.com/certflow/certflow/contract"
 	"github.com/certflow/certflow/internal/cluster"
 	"github.com/certflow/certflow/internal/devstack"
 	uasandbox "github.com/certflow/certflow/internal/sandbox/uanataca"
@@ -70,13 +67,7 @@ func scaleOutRun(n, workers int, bin, workerBin string) (float64, error) {
 	runCtx, cancel := context.WithTimeout(ctx, 15*time.Minute)
 	defer cancel()
 	ids := issuanceIDs(n)
-	t := measure(n, n, func(i int) error {
-		run, err := c.Client.ExecuteWorkflow(runCtx, client.StartWorkflowOptions{ID: ids[i], TaskQueue: "certflow"}, contract.UanatacaIssuanceName, input(i))
-		if err == nil {
-			err = run.Get(runCtx, nil)
-		}
-		return err
-	})
+	t := measure(n, n, func(i int) error { return issue(runCtx, c.Client, "certflow", ids[i], i) })
 	if err := t.err("issuances"); err != nil {
 		return 0, err
 	}

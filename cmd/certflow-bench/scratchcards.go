@@ -10,7 +10,6 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
-	"github.com/certflow/certflow/contract"
 	uasandbox "github.com/certflow/certflow/internal/sandbox/uanataca"
 )
 
@@ -36,14 +35,7 @@ func runScratchcards(args []string) error {
 	runCtx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
 	ids := issuanceIDs(*n)
-	t := measure(*n, *n, func(i int) error {
-		run, err := s.Client.ExecuteWorkflow(runCtx, client.StartWorkflowOptions{ID: ids[i], TaskQueue: s.Config.TaskQueue},
-			contract.UanatacaIssuanceName, input(i))
-		if err == nil {
-			err = run.Get(runCtx, nil)
-		}
-		return err
-	})
+	t := measure(*n, *n, func(i int) error { return issue(runCtx, s.Client, s.Config.TaskQueue, ids[i], i) })
 	if err := t.err("issuances"); err != nil {
 		return err
 	}

@@ -18,10 +18,6 @@ import (
 	"github.com/certflow/certflow/internal/cluster"
 	"github.com/certflow/certflow/internal/codec"
 	"github.com/certflow/certflow/internal/devstack"
-	husandbox "github.com/certflow/certflow/internal/sandbox/humanos"
-	mssandbox "github.com/certflow/certflow/internal/sandbox/masstack"
-	uasandbox "github.com/certflow/certflow/internal/sandbox/uanataca"
-	ussandbox "github.com/certflow/certflow/internal/sandbox/universign"
 )
 
 func main() {
@@ -52,12 +48,7 @@ func run() error {
 	fmt.Fprintln(os.Stderr, "starting PostgreSQL, the Temporal server, the emulators and certflow's processes…")
 	c, err := cluster.Start(ctx, cluster.Options{
 		Dir: *state, Bin: *bin, WorkerBin: *workerBin, Ports: cluster.Ports{Base: *basePort}, Workers: *workers, CodecKeys: keys,
-		Emulators: devstack.Options{
-			Uanataca:   uasandbox.Options{RAs: map[string]int{"121": 1000}, IssueAfter: *issueAfter},
-			Universign: ussandbox.Options{CompleteAfter: *issueAfter},
-			MasStack:   mssandbox.Options{StartAfter: *issueAfter / 2, CompleteAfter: *issueAfter},
-			Humanos:    husandbox.Options{DecideAfter: *issueAfter},
-		},
+		Emulators: devstack.Simulated(*issueAfter),
 	})
 	if err != nil {
 		return err

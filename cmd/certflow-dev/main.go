@@ -23,10 +23,6 @@ import (
 	"github.com/certflow/certflow/internal/codec"
 	"github.com/certflow/certflow/internal/devstack"
 	"github.com/certflow/certflow/internal/logging"
-	husandbox "github.com/certflow/certflow/internal/sandbox/humanos"
-	mssandbox "github.com/certflow/certflow/internal/sandbox/masstack"
-	uasandbox "github.com/certflow/certflow/internal/sandbox/uanataca"
-	ussandbox "github.com/certflow/certflow/internal/sandbox/universign"
 )
 
 func main() {
@@ -82,15 +78,11 @@ func run() error {
 	}
 	defer temporal.Stop()
 
-	stack, err := devstack.Start(ctx, devstack.Options{
-		TemporalAddress: temporal.Address, PKIDir: filepath.Join(*state, "pki"),
-		UanatacaAddr: *uanatacaAddr, UniversignAddr: *universignAddr, MasStackAddr: *masstackAddr, HumanosAddr: *humanosAddr,
-		HTTPAddr: *httpAddr, WebUIURL: temporal.UIURL, Log: log, CodecKeys: keys,
-		Uanataca:   uasandbox.Options{RAs: map[string]int{"121": 1000}, IssueAfter: *issueAfter},
-		Universign: ussandbox.Options{CompleteAfter: *issueAfter},
-		MasStack:   mssandbox.Options{StartAfter: *issueAfter / 2, CompleteAfter: *issueAfter},
-		Humanos:    husandbox.Options{DecideAfter: *issueAfter},
-	})
+	opts := devstack.Simulated(*issueAfter)
+	opts.TemporalAddress, opts.PKIDir = temporal.Address, filepath.Join(*state, "pki")
+	opts.UanatacaAddr, opts.UniversignAddr, opts.MasStackAddr, opts.HumanosAddr = *uanatacaAddr, *universignAddr, *masstackAddr, *humanosAddr
+	opts.HTTPAddr, opts.WebUIURL, opts.Log, opts.CodecKeys = *httpAddr, temporal.UIURL, log, keys
+	stack, err := devstack.Start(ctx, opts)
 	if err != nil {
 		return err
 	}

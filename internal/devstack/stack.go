@@ -64,6 +64,18 @@ type Options struct {
 	Log zerolog.Logger
 }
 
+// Simulated returns Options whose emulators carry every request through
+// on their own, their simulated people finishing after d (RA 121 holds
+// 1000 scratchcards), as make dev and make cluster run them.
+func Simulated(d time.Duration) Options {
+	return Options{
+		Uanataca:   uasandbox.Options{RAs: map[string]int{"121": 1000}, IssueAfter: d},
+		Universign: ussandbox.Options{CompleteAfter: d},
+		MasStack:   mssandbox.Options{StartAfter: d / 2, CompleteAfter: d},
+		Humanos:    husandbox.Options{DecideAfter: d},
+	}
+}
+
 // Stack is a running set of emulators and a worker.
 type Stack struct {
 	Client     client.Client
