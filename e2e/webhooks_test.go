@@ -124,7 +124,7 @@ func TestIssuedBeforeEnrollReadyEndsIssued(t *testing.T) {
 		t.Fatal(err)
 	}
 	sendUanataca(t, s, ref, "ISSUED")
-	sendUanataca(t, s, ref, "ENROLLREADY") // late, and stale: answered 200 or 404 once the workflow ended
+	sendUanataca(t, s, ref, "ENROLLREADY") // late, and stale: answered 200 or 410 once the workflow ended
 	var res contract.UanatacaIssuanceResult
 	if err := outcome(run, &res); err != nil || res.Status != "ISSUED" {
 		t.Fatalf("result %+v, %v; want ISSUED whatever the order", res, err)
@@ -195,5 +195,30 @@ func TestTemporalDownThenBack(t *testing.T) {
 	var res contract.UanatacaIssuanceResult
 	if err := outcome(run, &res); err != nil || res.Status != "ISSUED" {
 		t.Fatalf("result %+v, %v", res, err)
+	}
+}
+
+// A webhook for a request whose workflow has ended gets its final answer,
+// 410, at once: not a 404 the sender may retry, nor a 503.
+func TestWebhookForEndedWorkflowIsFinal(t *testing.T) {
+	s := startStack(t, uasandbox.Options{RAs: map[string]int{"121": 10}, WebhookURL: deadWebhooks})
+	run, ref := waitingIssuance(t, s, uniqueID("ended"))
+	if err := s.Uanataca.Emulator.Approve(pkOf(t, ref)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Uanataca.Emulator.Complete(pkOf(t, ref)); err != nil {
+		t.Fatal(err)
+	}
+	if code := sendUanataca(t, s, ref, "ISSUED"); code != http.StatusOK {
+		t.Fatalf("the ISSUED webhook answered %d, want 200", code)
+	}
+	if err := outcome(run, nil); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		began := time.Now()
+		if code := sendUanataca(t, s, ref, "ISSUED"); code != http.StatusGone || time.Since(began) > 2*time.Second {
+			t.Fatalf("a webhook for the ended workflow answered %d after %s; want 410 at once", code, time.Since(began))
+		}
 	}
 }

@@ -392,7 +392,7 @@ func FuzzIngress(f *testing.F) {
 		mux.ServeHTTP(rec, req)
 
 		switch rec.Code {
-		case 200, 400, 401, 404, 405, 413, 415, 503:
+		case 200, 400, 401, 404, 405, 410, 413, 415, 503:
 		default:
 			t.Fatalf("%s %s answered %d: %s", rt.method, rt.target, rec.Code, rec.Body)
 		}

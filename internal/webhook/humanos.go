@@ -117,10 +117,8 @@ func (in *Ingress) humanos(w http.ResponseWriter, r *http.Request) {
 		id = ev.InternalID
 		err = in.signal(r.Context(), id, hint)
 	}
-	if (ev.InternalID == "" || isNotFound(err)) && ev.RequestID != "" {
-		if id, err = in.findRunning(r.Context(), provider, ev.RequestID); err == nil {
-			err = in.signal(r.Context(), id, hint)
-		}
+	if (ev.InternalID == "" || isGone(err)) && ev.RequestID != "" {
+		id, err = in.deliver(r.Context(), provider, ev.RequestID, hint)
 	}
 	if err == nil {
 		in.Log.Info().Str("provider", provider).Str("event", ev.EventType).Str("request_id", ev.RequestID).
@@ -129,7 +127,8 @@ func (in *Ingress) humanos(w http.ResponseWriter, r *http.Request) {
 	in.respond(w, provider, id, err)
 }
 
-func isNotFound(err error) bool {
+// isGone reports whether err says the workflow has ended.
+func isGone(err error) bool {
 	var he *httpError
-	return errors.As(err, &he) && he.status == http.StatusNotFound
+	return errors.As(err, &he) && he.status == http.StatusGone
 }

@@ -13,11 +13,11 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
 	"go.temporal.io/api/serviceerror"
-	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
@@ -40,16 +40,27 @@ type Ingress struct {
 	Temporal Temporal
 	Log      zerolog.Logger
 	// LookupAttempts and LookupBackoff bound the search for the workflow a
-	// webhook concerns: visibility is eventually consistent, and a webhook
-	// can arrive before the workflow has recorded the provider reference.
+	// webhook concerns while a workflow of its provider is creating a
+	// request: the webhook may concern that request, whose reference the
+	// workflow has not recorded yet.
 	LookupAttempts int
 	LookupBackoff  time.Duration
+	// CorrelationCache is how many provider references the ingress
+	// remembers the workflow of; 0 means DefaultCorrelationCache.
+	CorrelationCache int
+	refs             *correlation
+	refsOnce         sync.Once
 	// Uanataca authenticates Uanataca webhooks.
 	Uanataca UanatacaSettings
 	// Humanos verifies and decrypts Humanos webhooks.
 	Humanos HumanosSettings
 	// Now is the clock for timestamp windows; nil is time.Now.
 	Now func() time.Time
+}
+
+func (in *Ingress) correlation() *correlation {
+	in.refsOnce.Do(func() { in.refs = newCorrelation(in.CorrelationCache) })
+	return in.refs
 }
 
 func (in *Ingress) now() time.Time {
@@ -110,50 +121,22 @@ func readBody(r *http.Request) ([]byte, error) {
 	return body, nil
 }
 
-// findRunning returns the ID of the running workflow of provider whose
-// provider reference is ref, retrying while visibility catches up. When
-// none is found it answers 503 (retry later) if a workflow of provider is
-// still creating its request — the reference may be that request's, not
-// yet recorded — and 404 (unknown) otherwise.
-func (in *Ingress) findRunning(ctx context.Context, provider, ref string) (string, error) {
-	query := fmt.Sprintf("%s = %q AND %s = %q AND ExecutionStatus = 'Running'",
-		contract.SearchProvider.GetName(), provider, contract.SearchProviderRef.GetName(), ref)
-	attempts := max(in.LookupAttempts, 1)
-	for i := range attempts {
-		execs, err := in.list(ctx, query)
-		if err != nil {
-			return "", err
-		}
-		if len(execs) > 0 {
-			return execs[0].GetExecution().GetWorkflowId(), nil
-		}
-		if i < attempts-1 {
-			select {
-			case <-ctx.Done():
-				return "", fail(http.StatusServiceUnavailable, "request cancelled")
-			case <-time.After(in.LookupBackoff):
-			}
-		}
-	}
-	creating := fmt.Sprintf("%s = %q AND %s = %q AND ExecutionStatus = 'Running'",
-		contract.SearchProvider.GetName(), provider, contract.SearchStage.GetName(), contract.StageCreating)
-	execs, err := in.list(ctx, creating)
+// deliver signals hint to the running workflow of provider's reference
+// ref and returns its ID. A workflow found ended by the signal is
+// remembered as such, so the sender's next retry gets its final answer
+// without a lookup.
+func (in *Ingress) deliver(ctx context.Context, provider, ref string, hint any) (string, error) {
+	id, err := in.findRunning(ctx, provider, ref)
 	if err != nil {
-		return "", err
+		return id, err
 	}
-	if len(execs) > 0 {
-		return "", fail(http.StatusServiceUnavailable, "no workflow has recorded %s reference %s yet, but one is creating its request; retry shortly", provider, ref)
+	if err := in.signal(ctx, id, hint); err != nil {
+		if isGone(err) {
+			in.forget(provider, ref, id)
+		}
+		return id, err
 	}
-	return "", fail(http.StatusNotFound, "no running workflow for %s reference %s", provider, ref)
-}
-
-// list runs a visibility query; Temporal unreachable is a 503.
-func (in *Ingress) list(ctx context.Context, query string) ([]*workflowpb.WorkflowExecutionInfo, error) {
-	resp, err := in.Temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: query, PageSize: 2})
-	if err != nil {
-		return nil, fail(http.StatusServiceUnavailable, "Temporal is unreachable; retry later")
-	}
-	return resp.GetExecutions(), nil
+	return id, nil
 }
 
 // signal delivers hint to the workflow and maps Temporal's answer.
@@ -164,7 +147,7 @@ func (in *Ingress) signal(ctx context.Context, workflowID string, hint any) erro
 	case err == nil:
 		return nil
 	case errors.As(err, &notFound):
-		return fail(http.StatusNotFound, "workflow %s is no longer running", workflowID)
+		return ended(workflowID)
 	default:
 		return fail(http.StatusServiceUnavailable, "Temporal did not accept the signal; retry later")
 	}

@@ -140,10 +140,7 @@ func (in *Ingress) uanataca(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ref := strconv.FormatInt(hook.PK, 10)
-	id, err := in.findRunning(r.Context(), provider, ref)
-	if err == nil {
-		err = in.signal(r.Context(), id, hook)
-	}
+	id, err := in.deliver(r.Context(), provider, ref, hook)
 	if err == nil {
 		in.Log.Info().Str("provider", provider).Str("pk", ref).Str("status", hook.Status).
 			Str("workflow_id", id).Msg("webhook delivered")

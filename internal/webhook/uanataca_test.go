@@ -9,10 +9,14 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
@@ -24,6 +28,7 @@ import (
 // records signals.
 type fakeTemporal struct {
 	running   map[string]string // provider reference -> workflow ID
+	ended     map[string]string // provider reference -> ended workflow ID
 	provider  string            // default uanataca
 	listErr   error
 	signalErr error
@@ -50,13 +55,17 @@ func (f *fakeTemporal) ListWorkflow(_ context.Context, req *workflowservice.List
 	if f.creating && strings.Contains(req.GetQuery(), `CertflowStage = "creating"`) {
 		resp.Executions = append(resp.Executions, &workflowpb.WorkflowExecutionInfo{Execution: &commonpb.WorkflowExecution{WorkflowId: "wf-creating"}})
 	}
-	for pk, id := range f.running {
-		provider := f.provider
-		if provider == "" {
-			provider = "uanataca"
-		}
-		if strings.Contains(req.GetQuery(), `CertflowProviderRef = "`+pk+`"`) && strings.Contains(req.GetQuery(), `CertflowProvider = "`+provider+`"`) {
-			resp.Executions = append(resp.Executions, &workflowpb.WorkflowExecutionInfo{Execution: &commonpb.WorkflowExecution{WorkflowId: id}})
+	provider := f.provider
+	if provider == "" {
+		provider = "uanataca"
+	}
+	for status, refs := range map[enums.WorkflowExecutionStatus]map[string]string{
+		enums.WORKFLOW_EXECUTION_STATUS_RUNNING: f.running, enums.WORKFLOW_EXECUTION_STATUS_COMPLETED: f.ended,
+	} {
+		for pk, id := range refs {
+			if strings.Contains(req.GetQuery(), `CertflowProviderRef = "`+pk+`"`) && strings.Contains(req.GetQuery(), `CertflowProvider = "`+provider+`"`) {
+				resp.Executions = append(resp.Executions, &workflowpb.WorkflowExecutionInfo{Execution: &commonpb.WorkflowExecution{WorkflowId: id}, Status: status})
+			}
 		}
 	}
 	return resp, nil
@@ -100,11 +109,16 @@ func TestUanatacaIngress(t *testing.T) {
 		{name: "no request", body: `{"status":"ISSUED"}`, wantStatus: 400, wantError: `missing \"request\"`},
 		{name: "pk not a number", body: `{"status":"ISSUED","request":"abc"}`, wantStatus: 400, wantError: "whole-number pk"},
 		{name: "no status", body: `{"request":46760}`, wantStatus: 400, wantError: "status"},
-		{name: "unknown request", body: legacy, fake: fakeTemporal{running: map[string]string{}}, wantStatus: 404, wantError: "no running workflow"},
+		{name: "unknown request", body: legacy, fake: fakeTemporal{running: map[string]string{}}, wantStatus: 404, wantError: "no workflow for uanataca reference 46760"},
 		{name: "not findable yet while an issuance creates", body: legacy, fake: fakeTemporal{running: map[string]string{}, creating: true}, wantStatus: 503, wantError: "retry shortly"},
-		{name: "Temporal unreachable", body: legacy, fake: fakeTemporal{listErr: errors.New("connection refused")}, wantStatus: 503, wantError: "unreachable"},
+		{name: "request of an ended workflow, while another issuance creates", body: legacy,
+			fake: fakeTemporal{ended: map[string]string{"46760": "wf-old"}, creating: true}, wantStatus: 410, wantError: "wf-old has already ended"},
+		{name: "Temporal unreachable", body: legacy, fake: fakeTemporal{listErr: serviceerror.NewUnavailable("connection refused")}, wantStatus: 503, wantError: "unreachable"},
+		{name: "lookup refused under load", body: legacy, fake: fakeTemporal{listErr: serviceerror.NewResourceExhausted(enums.RESOURCE_EXHAUSTED_CAUSE_RPS_LIMIT, "rate")},
+			wantStatus: 503, wantError: "refused the workflow lookup under load (RpsLimit)"},
+		{name: "lookup timed out", body: legacy, fake: fakeTemporal{listErr: serviceerror.NewDeadlineExceeded("slow")}, wantStatus: 503, wantError: "timed out"},
 		{name: "workflow ended meanwhile", body: legacy, fake: fakeTemporal{running: map[string]string{"46760": "wf-1"}, signalErr: serviceerror.NewNotFound("gone")},
-			wantStatus: 404, wantError: "no longer running"},
+			wantStatus: 410, wantError: "has already ended"},
 		{name: "signal refused", body: legacy, fake: fakeTemporal{running: map[string]string{"46760": "wf-1"}, signalErr: errors.New("unavailable")},
 			wantStatus: 503, wantError: "retry later"},
 		{name: "too large", body: `{"status":"` + strings.Repeat("x", maxBody) + `"}`, wantStatus: 413, wantError: "larger than"},
@@ -140,16 +154,104 @@ func TestUanatacaIngress(t *testing.T) {
 	}
 }
 
-func TestUanatacaIngressRetriesLookup(t *testing.T) {
-	fake := &fakeTemporal{running: map[string]string{}}
-	in := &Ingress{Temporal: fake, Log: zerolog.Nop(), LookupAttempts: 4}
+// Lookups are decided per reference: an unknown one while nothing is
+// being created is refused at once; only while an issuance creates its
+// request is it looked up again; a known one costs no lookup at all.
+func TestUanatacaIngressLookups(t *testing.T) {
+	tests := []struct {
+		name      string
+		fake      fakeTemporal
+		webhooks  int
+		want      int
+		wantLists int
+	}{
+		{"unknown, nothing creating: refused at once", fakeTemporal{}, 1, 404, 2},
+		{"unknown while an issuance creates: looked up again", fakeTemporal{creating: true}, 1, 503, 4 + 1},
+		{"ended: final at once, and remembered", fakeTemporal{ended: map[string]string{"5": "wf-old"}, creating: true}, 3, 410, 1},
+		{"running: looked up once for its three webhooks", fakeTemporal{running: map[string]string{"5": "wf-5"}}, 3, 200, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fake := tt.fake
+			in := &Ingress{Temporal: &fake, Log: zerolog.Nop(), LookupAttempts: 4}
+			mux := http.NewServeMux()
+			in.Register(mux)
+			for range tt.webhooks {
+				rec := httptest.NewRecorder()
+				mux.ServeHTTP(rec, post("/webhooks/uanataca", `{"status":"ISSUED","request":5}`))
+				if rec.Code != tt.want {
+					t.Fatalf("answered %d, want %d: %s", rec.Code, tt.want, rec.Body)
+				}
+			}
+			if fake.lists != tt.wantLists {
+				t.Fatalf("%d visibility queries for %d webhooks, want %d", fake.lists, tt.webhooks, tt.wantLists)
+			}
+		})
+	}
+}
+
+// A signal that finds the workflow ended makes the reference's next
+// webhook get its final answer without a lookup.
+func TestUanatacaIngressRemembersEndedWorkflow(t *testing.T) {
+	fake := &fakeTemporal{running: map[string]string{"5": "wf-5"}, signalErr: serviceerror.NewNotFound("closed")}
+	in := &Ingress{Temporal: fake, Log: zerolog.Nop(), LookupAttempts: 2}
 	mux := http.NewServeMux()
 	in.Register(mux)
-	rec := httptest.NewRecorder()
-	mux.ServeHTTP(rec, post("/webhooks/uanataca", `{"status":"CREATED","request":5}`))
-	if rec.Code != 404 || fake.lists != 4+1 { // four lookups, then one "is any creating?"
-		t.Fatalf("status %d after %d list calls, want 404 after 4 lookups and the creating check", rec.Code, fake.lists)
+	for range 2 {
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, post("/webhooks/uanataca", `{"status":"ISSUED","request":5}`))
+		if rec.Code != http.StatusGone {
+			t.Fatalf("answered %d, want 410: %s", rec.Code, rec.Body)
+		}
 	}
+	if fake.lists != 1 {
+		t.Fatalf("%d lookups, want 1", fake.lists)
+	}
+}
+
+// Concurrent webhooks for one reference share one lookup.
+func TestUanatacaIngressCoalescesLookups(t *testing.T) {
+	fake := &slowTemporal{fakeTemporal: fakeTemporal{running: map[string]string{"5": "wf-5"}}, release: make(chan struct{})}
+	in := &Ingress{Temporal: fake, Log: zerolog.Nop(), LookupAttempts: 2}
+	mux := http.NewServeMux()
+	in.Register(mux)
+	var wg sync.WaitGroup
+	codes := make([]int, 8)
+	for i := range codes {
+		wg.Go(func() {
+			rec := httptest.NewRecorder()
+			mux.ServeHTTP(rec, post("/webhooks/uanataca", `{"status":"ISSUED","request":5}`))
+			codes[i] = rec.Code
+		})
+	}
+	time.Sleep(100 * time.Millisecond) // let them all wait on the one lookup
+	close(fake.release)
+	wg.Wait()
+	if fake.lists.Load() != 1 || slices.ContainsFunc(codes, func(c int) bool { return c != 200 }) {
+		t.Fatalf("%d lookups, answers %v; want one lookup and every webhook accepted", fake.lists.Load(), codes)
+	}
+}
+
+// slowTemporal holds every lookup until release is closed.
+type slowTemporal struct {
+	fakeTemporal
+	mu      sync.Mutex
+	lists   atomic.Int64
+	release chan struct{}
+}
+
+func (s *slowTemporal) ListWorkflow(ctx context.Context, req *workflowservice.ListWorkflowExecutionsRequest) (*workflowservice.ListWorkflowExecutionsResponse, error) {
+	s.lists.Add(1)
+	<-s.release
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.fakeTemporal.ListWorkflow(ctx, req)
+}
+
+func (s *slowTemporal) SignalWorkflow(ctx context.Context, id, runID, name string, arg any) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.fakeTemporal.SignalWorkflow(ctx, id, runID, name, arg)
 }
 
 func TestIngressRequiresJSON(t *testing.T) {
