@@ -44,6 +44,8 @@ type emulatedCreate struct {
 	// stats returns the objects the emulator created and the creates whose
 	// answer it dropped.
 	stats func() (objects, lost int64)
+	// uanataca is the activities' struct, for Uanataca only.
+	uanataca *Uanataca
 }
 
 // faultable is what every emulator offers to inject faults.
@@ -123,8 +125,10 @@ func startUanatacaEmulator(t *testing.T) emulatedCreate {
 	}))(t)
 	card := must(c.GetFirstUnusedScratchcard(context.Background(), "121"))(t)
 	e := srv.Emulator
+	acts := &Uanataca{Client: c}
 	return emulatedCreate{
-		activity: (&Uanataca{Client: c}).CreateUanatacaRequest,
+		uanataca: acts,
+		activity: acts.CreateUanatacaRequest,
 		arg: uanataca.CreateRequest{
 			Profile: "PFnubeAFCiudadano", ValidityTime: 730, Scratchcard: string(card.SN), SecureElement: "2",
 			RegistrationAuthority: "121", CountryName: "ES", SerialNumber: personalDocument, IDDocumentCountry: "ES",
@@ -386,4 +390,28 @@ func TestPossibleOrphanReport(t *testing.T) {
 			t.Errorf("last heartbeat %+v, %d warnings; want it cleared and none", r.last, r.orphanReports())
 		}
 	})
+}
+
+// The create activity tells Created of the request it made, or found after
+// its answer was lost, with its workflow's ID: the webhook ingress of the
+// same process then knows the pk's workflow before any webhook.
+func TestCreatedRequestIsAnnounced(t *testing.T) {
+	p := startUanatacaEmulator(t)
+	p.emulator.LoseNextCreateAnswers(1)
+	type announcement struct {
+		workflowID string
+		pk         int64
+	}
+	var announced []announcement
+	p.uanataca.Created = func(workflowID string, pk int64) { announced = append(announced, announcement{workflowID, pk}) }
+	r := newActivityRetrier(t)
+	if errs := r.retry(p.activity, p.arg, 3); len(errs) != 2 || errs[1] != nil {
+		t.Fatalf("attempts' errors %v, want the lost answer, then the request found", errs)
+	}
+	if len(announced) != 1 || announced[0].workflowID == "" || announced[0].pk == 0 {
+		t.Fatalf("announced %+v; want the one request, with its workflow ID and pk", announced)
+	}
+	if objects, _ := p.stats(); objects != 1 {
+		t.Fatalf("%d requests at the RA, want the one announced", objects)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/certflow/certflow/internal/provider"
@@ -34,6 +35,10 @@ type Uanataca struct {
 	WebhookURL string
 	// Approval holds the RAO credentials; nil leaves approval to an operator.
 	Approval *uanataca.Approval
+	// Created, when set, is told each request the create activity made or
+	// found, with its workflow's ID (the webhook ingress of this process
+	// learns the pk's workflow before its first webhook).
+	Created func(workflowID string, pk int64)
 }
 
 // CreateUanatacaRequest creates the RA request, safely across retries. Create
@@ -44,6 +49,14 @@ type Uanataca struct {
 // A card used by somebody else's request yields a non-retryable
 // ScratchcardUnavailable error: the workflow asks for another card.
 func (a *Uanataca) CreateUanatacaRequest(ctx context.Context, req uanataca.CreateRequest) (uanataca.Request, error) {
+	created, err := a.create(ctx, req)
+	if err == nil && a.Created != nil {
+		a.Created(activity.GetInfo(ctx).WorkflowExecution.ID, created.PK)
+	}
+	return created, err
+}
+
+func (a *Uanataca) create(ctx context.Context, req uanataca.CreateRequest) (uanataca.Request, error) {
 	if existing, found, err := a.findOwnRequest(ctx, req); err != nil || found {
 		return existing, err
 	}

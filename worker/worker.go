@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -113,6 +114,13 @@ func New(cfg config.Worker, c client.Client, log zerolog.Logger, m *metrics.Metr
 		return nil, err
 	}
 	w := &Worker{cfg: cfg, log: log, client: c}
+	var ingress *webhook.Ingress
+	if cfg.Mode != config.ModeWorker {
+		var err error
+		if ingress, err = ingressFor(cfg, c, log); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.Mode != config.ModeIngress {
 		deployment, err := deploymentOptions(cfg)
 		if err != nil {
@@ -121,7 +129,7 @@ func New(cfg config.Worker, c client.Client, log zerolog.Logger, m *metrics.Metr
 		opts := sdkworker.Options{WorkerStopTimeout: cfg.ShutdownTimeout, DeploymentOptions: deployment}
 		queue := sdkworker.New(c, cfg.TaskQueue, opts)
 		allocators := sdkworker.New(c, activities.AllocatorTaskQueue(cfg.TaskQueue), opts)
-		if err := register(queue, allocators, cfg, c, log); err != nil {
+		if err := register(queue, allocators, cfg, c, log, ingress); err != nil {
 			return nil, err
 		}
 		w.workers = []sdkworker.Worker{queue, allocators}
@@ -139,11 +147,7 @@ func New(cfg config.Worker, c client.Client, log zerolog.Logger, m *metrics.Metr
 		rw.Header().Set("Content-Type", "application/json")
 		_, _ = rw.Write([]byte(`{"status":"ok"}` + "\n"))
 	})
-	if cfg.Mode != config.ModeWorker {
-		ingress, err := ingressFor(cfg, c, log)
-		if err != nil {
-			return nil, err
-		}
+	if ingress != nil {
 		ingress.Register(mux)
 	}
 	w.http = &http.Server{
@@ -174,8 +178,10 @@ func ingressFor(cfg config.Worker, c client.Client, log zerolog.Logger) (*webhoo
 }
 
 // register builds each configured provider's client and puts its
-// workflows and activities on w.
-func register(w, allocators sdkworker.Registry, cfg config.Worker, c client.Client, log zerolog.Logger) error {
+// workflows and activities on w. When the ingress runs in this process
+// (ingress not nil), each Uanataca request created is made known to it, so
+// the request's first webhook costs no lookup either.
+func register(w, allocators sdkworker.Registry, cfg config.Worker, c client.Client, log zerolog.Logger, ingress *webhook.Ingress) error {
 	ua, err := uanataca.New(uanataca.Config{
 		BaseURL: cfg.Uanataca.BaseURL, CertFile: cfg.Uanataca.CertFile, KeyFile: cfg.Uanataca.KeyFile,
 		CAFile: cfg.Uanataca.CAFile, Timeout: cfg.Uanataca.Timeout,
@@ -184,6 +190,11 @@ func register(w, allocators sdkworker.Registry, cfg config.Worker, c client.Clie
 		return err
 	}
 	uaActs := &activities.Uanataca{Client: ua, WebhookURL: cfg.Uanataca.WebhookURL}
+	if ingress != nil {
+		uaActs.Created = func(workflowID string, pk int64) {
+			ingress.Remember(contract.ProviderUanataca, strconv.FormatInt(pk, 10), workflowID)
+		}
+	}
 	if cfg.Uanataca.ApprovalConfigured() {
 		uaActs.Approval = &uanataca.Approval{
 			Username: cfg.Uanataca.RAOUsername, Password: cfg.Uanataca.RAOPassword,

@@ -86,6 +86,14 @@ func ended(workflowID string) error {
 	return fail(http.StatusGone, "workflow %s has already ended; nothing to deliver", workflowID)
 }
 
+// Remember records that provider's reference ref belongs to the running
+// workflow workflowID, for a webhook that may arrive before visibility
+// shows it (the worker of this process calls it when it creates a
+// request).
+func (in *Ingress) Remember(provider, ref, workflowID string) {
+	in.correlation().known.Add(refKey{provider, ref}, owner{workflowID: workflowID})
+}
+
 // forget records that workflowID, to which ref belonged, has ended (a
 // signal found it closed).
 func (in *Ingress) forget(provider, ref, workflowID string) {
