@@ -17,7 +17,7 @@ CLUSTER_BIN := .tools/cluster/bin
 BUILD_ID ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)
 CLUSTER_TOOLS := $(CLUSTER_BIN)/temporal-server $(CLUSTER_BIN)/temporal-sql-tool $(CLUSTER_BIN)/temporal-ui
 
-.PHONY: dev demo test test-cluster fuzz temporal build generate bench-scratchcards bench-webhooks bench-scaleout cluster cluster-tools postgres
+.PHONY: dev demo test test-cluster fuzz temporal build generate bench-scratchcards bench-webhooks bench-scaleout bench-waiting cluster cluster-tools postgres
 
 ## dev: run the Temporal dev server + Web UI, the provider emulators and the worker until Ctrl-C
 dev: $(TEMPORAL)
@@ -64,6 +64,12 @@ bench-scratchcards: $(TEMPORAL)
 bench-scaleout: $(CLUSTER_BIN)/temporal-server $(CLUSTER_BIN)/temporal-sql-tool postgres
 	go build -o .tools/bin/ ./cmd/certflow-worker
 	go run ./cmd/certflow-bench scaleout -n $(N)
+
+## bench-waiting: N workflows waiting on one worker process (cluster stack); prints its RSS, heap and idle CPU (CACHE sets its workflow cache)
+CACHE ?= 0
+bench-waiting: $(CLUSTER_BIN)/temporal-server $(CLUSTER_BIN)/temporal-sql-tool postgres
+	go build -o .tools/bin/ ./cmd/certflow-worker
+	go run ./cmd/certflow-bench waiting -n $(N) -cache $(CACHE)
 
 ## temporal: build the Temporal dev server into .tools/bin
 temporal: $(TEMPORAL)

@@ -5,11 +5,13 @@
 //	certflow-bench [scratchcards] [-n N] [-issue-after D]
 //	certflow-bench webhooks [-n N] [-c concurrency]
 //	certflow-bench scaleout [-n N]
+//	certflow-bench waiting [-n N] [-cache C]
 //
 // scratchcards (the default, so `make bench-scratchcards` runs it with
 // flags only) measures scratchcard allocation; webhooks measures the
 // webhook ingress against direct signals; scaleout compares one worker
-// process with two on PostgreSQL. See each mode's file.
+// process with two on PostgreSQL; waiting measures a worker holding many
+// waiting workflows. See each mode's file.
 package main
 
 import (
@@ -53,8 +55,10 @@ func run(args []string) error {
 		return runWebhooks(args)
 	case "scaleout":
 		return runScaleOut(args)
+	case "waiting":
+		return runWaiting(args)
 	}
-	return fmt.Errorf("unknown mode %q: want scratchcards, webhooks or scaleout", mode)
+	return fmt.Errorf("unknown mode %q: want scratchcards, webhooks, scaleout or waiting", mode)
 }
 
 // startStack starts a Temporal dev server and the dev stack on it, with

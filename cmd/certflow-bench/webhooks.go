@@ -100,7 +100,7 @@ func startWaiting(ctx context.Context, s *devstack.Stack, ids []string, c int) (
 		if err != nil {
 			return err
 		}
-		return poll(ctx, func() (bool, error) {
+		return poll(ctx, 2*time.Minute, func() (bool, error) {
 			v, err := s.Client.QueryWorkflow(ctx, ids[i], "", contract.QueryStatus)
 			var st contract.Status
 			if err == nil {
@@ -117,7 +117,7 @@ func startWaiting(ctx context.Context, s *devstack.Stack, ids []string, c int) (
 		return nil, err
 	}
 	query := contract.SearchProviderRef.GetName() + " IS NOT NULL AND ExecutionStatus = 'Running'"
-	err := poll(ctx, func() (bool, error) {
+	err := poll(ctx, 2*time.Minute, func() (bool, error) {
 		r, err := s.Client.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Query: query})
 		return err == nil && r.GetCount() >= int64(len(ids)), err
 	})
@@ -132,7 +132,7 @@ func startWaiting(ctx context.Context, s *devstack.Stack, ids []string, c int) (
 // signals and not the work the previous one left behind.
 func settle(ctx context.Context, c client.Client, ids []string, concurrency int) error {
 	return measure(len(ids), concurrency, func(i int) error {
-		return poll(ctx, func() (bool, error) {
+		return poll(ctx, 2*time.Minute, func() (bool, error) {
 			d, err := c.DescribeWorkflowExecution(ctx, ids[i], "")
 			if err != nil || d.GetPendingWorkflowTask() != nil {
 				return false, err
@@ -147,10 +147,10 @@ func settle(ctx context.Context, c client.Client, ids []string, concurrency int)
 	}).err("issuances settling")
 }
 
-// poll calls check every 100ms until it reports done, for at most two
-// minutes; on giving up it returns the last error check gave.
-func poll(ctx context.Context, check func() (bool, error)) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+// poll calls check every 100ms until it reports done, for at most within;
+// on giving up it returns the last error check gave.
+func poll(ctx context.Context, within time.Duration, check func() (bool, error)) error {
+	ctx, cancel := context.WithTimeout(ctx, within)
 	defer cancel()
 	for {
 		done, err := check()

@@ -11,6 +11,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	sdkworker "go.temporal.io/sdk/worker"
+
 	"github.com/certflow/certflow/internal/codec"
 	"github.com/certflow/certflow/internal/config"
 	"github.com/certflow/certflow/internal/logging"
@@ -47,6 +49,8 @@ func run() error {
 	if err := worker.CheckCodec(cfg.Codec, cd); err != nil {
 		return err
 	}
+	// Process-wide, so set here, before any worker starts.
+	sdkworker.SetStickyWorkflowCacheSize(cfg.WorkflowCacheSize)
 	c, err := worker.Dial(log, m, worker.ClientCodec(cfg.Codec, cd))
 	if err != nil {
 		return err

@@ -68,6 +68,11 @@ type Worker struct {
 	// ShutdownTimeout bounds how long running activities may take to finish
 	// after SIGTERM.
 	ShutdownTimeout time.Duration `envconfig:"CERTFLOW_SHUTDOWN_TIMEOUT" default:"30s"`
+	// WorkflowCacheSize is how many workflows the worker process keeps in
+	// memory between their workflow tasks (the SDK's sticky cache, whose
+	// own default is 10,000): a waiting workflow held there costs tens of
+	// KB, one evicted is replayed from its history when it wakes.
+	WorkflowCacheSize int `envconfig:"CERTFLOW_WORKFLOW_CACHE_SIZE" default:"2000"`
 	// DeploymentName, when set, turns on Worker Versioning: the worker
 	// polls as version BuildID of this Worker Deployment.
 	DeploymentName string `envconfig:"CERTFLOW_DEPLOYMENT_NAME"`

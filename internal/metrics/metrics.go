@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 	"go.opentelemetry.io/otel"
@@ -46,6 +47,10 @@ func New(log zerolog.Logger) (*Metrics, error) {
 
 func build(log zerolog.Logger) (*Metrics, error) {
 	registry := prometheus.NewRegistry()
+	// The process's memory and CPU (process_resident_memory_bytes,
+	// go_memstats_heap_inuse_bytes, …), which a worker holding thousands
+	// of waiting workflows is sized by.
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	exporter, err := otelprom.New(otelprom.WithRegisterer(registry), otelprom.WithoutScopeInfo())
 	if err != nil {
 		return nil, fmt.Errorf("metrics exporter: %w", err)
