@@ -42,11 +42,7 @@ func TestRawInputProblemsEndWithInvalidInput(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			env := newTestEnv()
-			env.RegisterWorkflow(tt.workflow)
-			env.ExecuteWorkflow(tt.workflow, json.RawMessage(tt.input))
-
-			err := env.result(t, nil)
+			env, err := runRaw(t, tt.workflow, tt.input)
 			if errorType(err) != contract.ErrTypeInvalidInput {
 				t.Fatalf("error = %v, want %s", err, contract.ErrTypeInvalidInput)
 			}
@@ -95,11 +91,7 @@ func TestLongValuesEndWithInvalidInput(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			env := newTestEnv()
-			env.RegisterWorkflow(tt.workflow)
-			env.ExecuteWorkflow(tt.workflow, json.RawMessage(tt.input))
-
-			err := env.result(t, nil)
+			env, err := runRaw(t, tt.workflow, tt.input)
 			var appErr *temporal.ApplicationError
 			if !errors.As(err, &appErr) || appErr.Type() != contract.ErrTypeInvalidInput {
 				t.Fatalf("error = %v, want %s", err, contract.ErrTypeInvalidInput)
@@ -128,12 +120,8 @@ func TestLongValuesEndWithInvalidInput(t *testing.T) {
 // The details of an InvalidInput failure name every field, whatever check
 // refused it: decoding, a provider's rules, the lifecycle's bounds.
 func TestInvalidInputDetailsNameEveryField(t *testing.T) {
-	env := newTestEnv()
-	env.RegisterWorkflow(UanatacaIssuance)
-	env.ExecuteWorkflow(UanatacaIssuance, json.RawMessage(`{"request": {"profile": "PFnubeAFCiudadano", "email": "not-an-address", "validity_time": 7},
-		"documents": [{"type": "passport", "filename": "p.jpg", "content": "AA=="}], "timeout": "10s", "poll_intervl": "1h"}`))
-
-	err := env.result(t, nil)
+	_, err := runRaw(t, UanatacaIssuance, `{"request": {"profile": "PFnubeAFCiudadano", "email": "not-an-address", "validity_time": 7},
+		"documents": [{"type": "passport", "filename": "p.jpg", "content": "AA=="}], "timeout": "10s", "poll_intervl": "1h"}`)
 	var appErr *temporal.ApplicationError
 	if !errors.As(err, &appErr) || appErr.Type() != contract.ErrTypeInvalidInput {
 		t.Fatalf("error = %v, want %s", err, contract.ErrTypeInvalidInput)
@@ -150,11 +138,8 @@ func TestInvalidInputDetailsNameEveryField(t *testing.T) {
 		t.Fatalf("fields %v, want %v: an unknown field is reported alone, before any rule is checked", fields, want)
 	}
 
-	env = newTestEnv()
-	env.RegisterWorkflow(UanatacaIssuance)
-	env.ExecuteWorkflow(UanatacaIssuance, json.RawMessage(`{"request": {"profile": "PFnubeAFCiudadano", "email": "not-an-address", "validity_time": 7},
-		"documents": [{"type": "passport", "filename": "p.jpg", "content": "AA=="}], "timeout": "10s"}`))
-	err = env.result(t, nil)
+	_, err = runRaw(t, UanatacaIssuance, `{"request": {"profile": "PFnubeAFCiudadano", "email": "not-an-address", "validity_time": 7},
+		"documents": [{"type": "passport", "filename": "p.jpg", "content": "AA=="}], "timeout": "10s"}`)
 	if !errors.As(err, &appErr) || appErr.Details(&details) != nil {
 		t.Fatalf("error = %v, want InvalidInput with details", err)
 	}
@@ -167,6 +152,16 @@ func TestInvalidInputDetailsNameEveryField(t *testing.T) {
 			t.Errorf("details name %v, not %s", fields, want)
 		}
 	}
+}
+
+// runRaw runs workflow on input, raw JSON as another SDK sends it, and
+// returns its environment and its error.
+func runRaw(t *testing.T, workflow any, input string) (*testEnv, error) {
+	t.Helper()
+	env := newTestEnv()
+	env.RegisterWorkflow(workflow)
+	env.ExecuteWorkflow(workflow, json.RawMessage(input))
+	return env, env.result(t, nil)
 }
 
 // The fuzz targets feed random JSON to each workflow's input check: it
