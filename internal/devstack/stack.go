@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -157,6 +158,12 @@ func StartEmulators(opts Options, workerAddr string) (*Stack, error) {
 		uaOpts.WebhookURL = s.WebhookURL + "/" + devUanatacaWebhookToken
 	}
 	uaOpts.RequireClientCert = true
+	if uaOpts.FirstRequestPK == 0 {
+		// Each stack of a process its own pks, as the RA never reuses one:
+		// stacks sharing a Temporal (the end-to-end tests) must not find
+		// each other's closed workflows by pk.
+		uaOpts.FirstRequestPK = 46000 + (stacks.Add(1)-1)*100_000
+	}
 	if s.Uanataca, err = uasandbox.Start(opts.UanatacaAddr, uaOpts, pki); err != nil {
 		return nil, err
 	}
@@ -228,6 +235,9 @@ func (s *Stack) startPolledEmulators(opts Options) error {
 	s.Config.Humanos.BaseURL = s.Humanos.URL
 	return nil
 }
+
+// stacks counts the stacks this process has started.
+var stacks atomic.Int64
 
 // devUanatacaWebhookToken ends the Uanataca webhook URL in the dev stack.
 const devUanatacaWebhookToken = "dev-uanataca-webhook-token"

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
-	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
@@ -54,11 +53,13 @@ const lookupTimeout = 10 * time.Second
 // findRunning returns the ID of the running workflow of provider whose
 // provider reference is ref. Decided per reference:
 //   - known, or found in visibility, and running: that workflow;
-//   - its workflow has ended: 410, final, at once;
-//   - unknown while no workflow of provider is creating a request: 404 at
-//     once (not certflow's);
-//   - unknown while one is creating (the reference may be that request's,
-//     not yet recorded): looked up again for a while, then 503.
+//   - while a workflow of provider is creating a request, the reference
+//     may be that request's, not yet recorded: looked up again for a
+//     while, then 503 (an ended workflow's reference too: references
+//     are unique at a provider, but the one being created must not be
+//     refused for a stale one);
+//   - otherwise, its workflow has ended: 410, final, at once;
+//   - otherwise, unknown: 404 at once (not certflow's).
 func (in *Ingress) findRunning(ctx context.Context, provider, ref string) (string, error) {
 	c := in.correlation()
 	key := refKey{provider, ref}
@@ -72,8 +73,13 @@ func (in *Ingress) findRunning(ctx context.Context, provider, ref string) (strin
 		if err != nil {
 			return "", err
 		}
-		o = v.(owner)
-		c.known.Add(key, o)
+		// What this process learnt meanwhile (Remember, a signal) is
+		// newer than the lookup: it stays.
+		if known, _ := c.known.ContainsOrAdd(key, v.(owner)); known {
+			o, _ = c.known.Get(key)
+		} else {
+			o = v.(owner)
+		}
 	}
 	if o.ended {
 		return "", ended(o.workflowID)
@@ -100,7 +106,8 @@ func (in *Ingress) forget(provider, ref, workflowID string) {
 	in.correlation().known.Add(refKey{provider, ref}, owner{workflowID: workflowID, ended: true})
 }
 
-// lookup finds ref's workflow in visibility, running or not.
+// lookup finds ref's workflow in visibility: the running one, else the
+// latest ended one.
 func (in *Ingress) lookup(ctx context.Context, provider, ref string) (owner, error) {
 	byRef := fmt.Sprintf("%s = %q AND %s = %q",
 		contract.SearchProvider.GetName(), provider, contract.SearchProviderRef.GetName(), ref)
@@ -108,12 +115,12 @@ func (in *Ingress) lookup(ctx context.Context, provider, ref string) (owner, err
 		contract.SearchProvider.GetName(), provider, contract.SearchStage.GetName(), contract.StageCreating)
 	attempts := max(in.LookupAttempts, 1)
 	for i := 0; ; i++ {
-		execs, err := in.list(ctx, byRef)
+		running, err := in.list(ctx, byRef+" AND ExecutionStatus = 'Running'")
 		if err != nil {
 			return owner{}, err
 		}
-		if o, ok := ownerOf(execs); ok {
-			return o, nil
+		if len(running) > 0 {
+			return owner{workflowID: running[0].GetExecution().GetWorkflowId()}, nil
 		}
 		if i == 0 {
 			busy, err := in.list(ctx, creating)
@@ -121,7 +128,7 @@ func (in *Ingress) lookup(ctx context.Context, provider, ref string) (owner, err
 				return owner{}, err
 			}
 			if len(busy) == 0 {
-				return owner{}, fail(http.StatusNotFound, "no workflow for %s reference %s", provider, ref)
+				return in.lookupEnded(ctx, byRef, provider, ref)
 			}
 		}
 		if i == attempts-1 {
@@ -135,22 +142,22 @@ func (in *Ingress) lookup(ctx context.Context, provider, ref string) (owner, err
 	}
 }
 
-// ownerOf picks the running workflow among execs, else the latest ended.
-func ownerOf(execs []*workflowpb.WorkflowExecutionInfo) (owner, bool) {
-	for _, e := range execs {
-		if e.GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_RUNNING {
-			return owner{workflowID: e.GetExecution().GetWorkflowId()}, true
-		}
+// lookupEnded finds the latest ended workflow that had ref: the webhook's
+// final answer, 410; with none, the reference is unknown: 404.
+func (in *Ingress) lookupEnded(ctx context.Context, byRef, provider, ref string) (owner, error) {
+	execs, err := in.list(ctx, byRef)
+	if err != nil {
+		return owner{}, err
 	}
-	if len(execs) > 0 {
-		return owner{workflowID: execs[0].GetExecution().GetWorkflowId(), ended: true}, true
+	if len(execs) == 0 {
+		return owner{}, fail(http.StatusNotFound, "no workflow for %s reference %s", provider, ref)
 	}
-	return owner{}, false
+	return owner{workflowID: execs[0].GetExecution().GetWorkflowId(), ended: true}, nil
 }
 
 // list runs a visibility query, saying what failed when it does.
 func (in *Ingress) list(ctx context.Context, query string) ([]*workflowpb.WorkflowExecutionInfo, error) {
-	resp, err := in.Temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: query, PageSize: 10})
+	resp, err := in.Temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: query, PageSize: 1})
 	if err != nil {
 		return nil, lookupFailed(err)
 	}

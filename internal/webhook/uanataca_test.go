@@ -59,9 +59,11 @@ func (f *fakeTemporal) ListWorkflow(_ context.Context, req *workflowservice.List
 	if provider == "" {
 		provider = "uanataca"
 	}
-	for status, refs := range map[enums.WorkflowExecutionStatus]map[string]string{
-		enums.WORKFLOW_EXECUTION_STATUS_RUNNING: f.running, enums.WORKFLOW_EXECUTION_STATUS_COMPLETED: f.ended,
-	} {
+	byStatus := map[enums.WorkflowExecutionStatus]map[string]string{enums.WORKFLOW_EXECUTION_STATUS_RUNNING: f.running}
+	if !strings.Contains(req.GetQuery(), "ExecutionStatus = 'Running'") {
+		byStatus[enums.WORKFLOW_EXECUTION_STATUS_COMPLETED] = f.ended
+	}
+	for status, refs := range byStatus {
 		for pk, id := range refs {
 			if strings.Contains(req.GetQuery(), `CertflowProviderRef = "`+pk+`"`) && strings.Contains(req.GetQuery(), `CertflowProvider = "`+provider+`"`) {
 				resp.Executions = append(resp.Executions, &workflowpb.WorkflowExecutionInfo{Execution: &commonpb.WorkflowExecution{WorkflowId: id}, Status: status})
@@ -111,8 +113,10 @@ func TestUanatacaIngress(t *testing.T) {
 		{name: "no status", body: `{"request":46760}`, wantStatus: 400, wantError: "status"},
 		{name: "unknown request", body: legacy, fake: fakeTemporal{running: map[string]string{}}, wantStatus: 404, wantError: "no workflow for uanataca reference 46760"},
 		{name: "not findable yet while an issuance creates", body: legacy, fake: fakeTemporal{running: map[string]string{}, creating: true}, wantStatus: 503, wantError: "retry shortly"},
-		{name: "request of an ended workflow, while another issuance creates", body: legacy,
-			fake: fakeTemporal{ended: map[string]string{"46760": "wf-old"}, creating: true}, wantStatus: 410, wantError: "wf-old has already ended"},
+		{name: "request of an ended workflow", body: legacy,
+			fake: fakeTemporal{ended: map[string]string{"46760": "wf-old"}}, wantStatus: 410, wantError: "wf-old has already ended"},
+		{name: "request of an ended workflow, while another issuance creates: it may be that one's", body: legacy,
+			fake: fakeTemporal{ended: map[string]string{"46760": "wf-old"}, creating: true}, wantStatus: 503, wantError: "retry shortly"},
 		{name: "Temporal unreachable", body: legacy, fake: fakeTemporal{listErr: serviceerror.NewUnavailable("connection refused")}, wantStatus: 503, wantError: "unreachable"},
 		{name: "lookup refused under load", body: legacy, fake: fakeTemporal{listErr: serviceerror.NewResourceExhausted(enums.RESOURCE_EXHAUSTED_CAUSE_RPS_LIMIT, "rate")},
 			wantStatus: 503, wantError: "refused the workflow lookup under load (RpsLimit)"},
@@ -165,9 +169,9 @@ func TestUanatacaIngressLookups(t *testing.T) {
 		want      int
 		wantLists int
 	}{
-		{"unknown, nothing creating: refused at once", fakeTemporal{}, 1, 404, 2},
+		{"unknown, nothing creating: refused at once", fakeTemporal{}, 1, 404, 3},
 		{"unknown while an issuance creates: looked up again", fakeTemporal{creating: true}, 1, 503, 4 + 1},
-		{"ended: final at once, and remembered", fakeTemporal{ended: map[string]string{"5": "wf-old"}, creating: true}, 3, 410, 1},
+		{"ended: final at once, and remembered", fakeTemporal{ended: map[string]string{"5": "wf-old"}}, 3, 410, 3},
 		{"running: looked up once for its three webhooks", fakeTemporal{running: map[string]string{"5": "wf-5"}}, 3, 200, 1},
 	}
 	for _, tt := range tests {
@@ -320,5 +324,30 @@ func TestUanatacaIngressAuthenticity(t *testing.T) {
 				t.Fatalf("the answer quotes the token: %s", rec.Body)
 			}
 		})
+	}
+}
+
+// A request's workflow made known while a lookup for its pk is under way
+// (the worker of this process created it) is not overwritten by the
+// lookup's older answer (here a stale ended workflow with the same pk).
+func TestRememberedWorkflowOutlivesAStaleLookup(t *testing.T) {
+	fake := &slowTemporal{fakeTemporal: fakeTemporal{running: map[string]string{"new": "wf-new"}, ended: map[string]string{"5": "wf-old"}}, release: make(chan struct{})}
+	in := &Ingress{Temporal: fake, Log: zerolog.Nop(), LookupAttempts: 1}
+	mux := http.NewServeMux()
+	in.Register(mux)
+	first := make(chan int)
+	go func() {
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, post("/webhooks/uanataca", `{"status":"CREATED","request":5}`))
+		first <- rec.Code
+	}()
+	time.Sleep(50 * time.Millisecond) // the lookup is under way
+	in.Remember(contract.ProviderUanataca, "5", "wf-new")
+	close(fake.release)
+	<-first
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, post("/webhooks/uanataca", `{"status":"ENROLLREADY","request":5}`))
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "wf-new") {
+		t.Fatalf("the next webhook answered %d %s; want it delivered to the remembered workflow", rec.Code, rec.Body)
 	}
 }

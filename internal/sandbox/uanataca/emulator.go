@@ -24,6 +24,7 @@
 package uanataca
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -99,6 +100,11 @@ type Options struct {
 	// after this delay, as if a RAO approved it in the RA's web UI (which
 	// needs no documents uploaded through the API).
 	AutoApproveAfter time.Duration
+	// FirstRequestPK is the pk of the first request created (default
+	// 46000). The RA's pks are unique for good; emulators that share one
+	// Temporal (the end-to-end tests) start apart, as the RA never reuses
+	// a pk.
+	FirstRequestPK int64
 	// IssueAfter, when > 0, moves an ENROLLREADY request to ISSUED after
 	// this delay, as if the applicant completed the self-service page. With
 	// 0, only Complete issues.
@@ -246,7 +252,7 @@ func New(opts Options) *Emulator {
 		requests:   map[int64]*request{},
 		nextCardPK: firstCardPK,
 		nextCardSN: firstCardSN,
-		nextReqPK:  firstRequestPK,
+		nextReqPK:  cmp.Or(opts.FirstRequestPK, firstRequestPK),
 		nextDocPK:  firstDocPK,
 		log:        log,
 		faults:     faults,
