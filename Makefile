@@ -17,7 +17,7 @@ CLUSTER_BIN := .tools/cluster/bin
 BUILD_ID ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)
 CLUSTER_TOOLS := $(CLUSTER_BIN)/temporal-server $(CLUSTER_BIN)/temporal-sql-tool $(CLUSTER_BIN)/temporal-ui
 
-.PHONY: dev demo test test-cluster fuzz temporal build generate bench-scratchcards bench-webhooks bench-scaleout bench-waiting cluster cluster-tools postgres
+.PHONY: dev demo test test-cluster fuzz temporal build generate bench-scratchcards bench-webhooks bench-scaleout bench-waiting bench-history cluster cluster-tools postgres
 
 ## dev: run the Temporal dev server + Web UI, the provider emulators and the worker until Ctrl-C
 dev: $(TEMPORAL)
@@ -70,6 +70,10 @@ CACHE ?= 0
 bench-waiting: $(CLUSTER_BIN)/temporal-server $(CLUSTER_BIN)/temporal-sql-tool postgres
 	go build -o .tools/bin/ ./cmd/certflow-worker
 	go run ./cmd/certflow-bench waiting -n $(N) -cache $(CACHE)
+
+## bench-history: one issuance's history events through a polled wait and 20 webhooks (duplicates included)
+bench-history: $(TEMPORAL)
+	go run ./cmd/certflow-bench history
 
 ## temporal: build the Temporal dev server into .tools/bin
 temporal: $(TEMPORAL)

@@ -6,12 +6,14 @@
 //	certflow-bench webhooks [-n N] [-c concurrency]
 //	certflow-bench scaleout [-n N]
 //	certflow-bench waiting [-n N] [-cache C]
+//	certflow-bench history [-webhooks W]
 //
 // scratchcards (the default, so `make bench-scratchcards` runs it with
 // flags only) measures scratchcard allocation; webhooks measures the
 // webhook ingress against direct signals; scaleout compares one worker
 // process with two on PostgreSQL; waiting measures a worker holding many
-// waiting workflows. See each mode's file.
+// waiting workflows; history counts one issuance's history events. See
+// each mode's file.
 package main
 
 import (
@@ -57,8 +59,10 @@ func run(args []string) error {
 		return runScaleOut(args)
 	case "waiting":
 		return runWaiting(args)
+	case "history":
+		return runHistory(args)
 	}
-	return fmt.Errorf("unknown mode %q: want scratchcards, webhooks, scaleout or waiting", mode)
+	return fmt.Errorf("unknown mode %q: want scratchcards, webhooks, scaleout, waiting or history", mode)
 }
 
 // startStack starts a Temporal dev server and the dev stack on it, with

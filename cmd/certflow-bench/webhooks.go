@@ -71,7 +71,7 @@ func runWebhooks(args []string) error {
 	if err := settle(ctx, s.Client, ids, *c); err != nil {
 		return err
 	}
-	ingress := measure(*n, *c, func(i int) error { return postWebhook(ctx, senders, target, pks[i]) })
+	ingress := measure(*n, *c, func(i int) error { return postWebhook(ctx, senders, target, pks[i], "ENROLLREADY") })
 	// Each webhook makes its issuance re-read the request; that work is
 	// done before the baseline starts, so it does not slow the baseline.
 	if err := settle(ctx, s.Client, ids, *c); err != nil {
@@ -165,13 +165,13 @@ func poll(ctx context.Context, within time.Duration, check func() (bool, error))
 	}
 }
 
-// postWebhook sends the legacy-format webhook Uanataca sends on approving
-// request pk, and wants the 200 the ingress answers once the issuance's
-// signal is accepted.
-func postWebhook(ctx context.Context, hc *http.Client, target string, pk int64) error {
+// postWebhook sends the legacy-format webhook Uanataca sends when request
+// pk reaches status, and wants the 200 the ingress answers once the
+// issuance's signal is accepted.
+func postWebhook(ctx context.Context, hc *http.Client, target string, pk int64, status string) error {
 	body, err := json.Marshal(map[string]any{
-		"status": "ENROLLREADY", "date": time.Now().UTC().Format("2006-01-02T15:04:05.000000"),
-		"previous_status": "CREATED", "request": pk, "registration_authority": 121,
+		"status": status, "date": time.Now().UTC().Format("2006-01-02T15:04:05.000000"),
+		"request": pk, "registration_authority": 121,
 	})
 	if err != nil {
 		return err
