@@ -8,9 +8,11 @@ import (
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
+	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/certflow/certflow/contract"
@@ -25,11 +27,17 @@ const DefaultCorrelationCache = 100_000
 // no visibility query, and coalesces concurrent lookups of one reference
 // into one query.
 type correlation struct {
-	known   *lru.Cache[refKey, owner]
-	lookups singleflight.Group
+	known *lru.Cache[refKey, owner]
+	// signalled remembers which statuses were signalled for a reference,
+	// so a repeat of one is checked against the workflow before it costs
+	// another signal.
+	signalled *lru.Cache[statusKey, struct{}]
+	lookups   singleflight.Group
 }
 
 type refKey struct{ provider, ref string }
+
+type statusKey struct{ provider, ref, status string }
 
 // owner is the workflow a reference belongs to, and whether it has ended:
 // a webhook for an ended workflow gets its final answer at once.
@@ -43,7 +51,8 @@ func newCorrelation(size int) *correlation {
 		size = DefaultCorrelationCache
 	}
 	known, _ := lru.New[refKey, owner](size) // only a size ≤ 0 is refused
-	return &correlation{known: known}
+	signalled, _ := lru.New[statusKey, struct{}](size)
+	return &correlation{known: known, signalled: signalled}
 }
 
 // lookupTimeout bounds one coalesced lookup, which outlives the request
@@ -98,6 +107,34 @@ func ended(workflowID string) error {
 // request).
 func (in *Ingress) Remember(provider, ref, workflowID string) {
 	in.correlation().known.Add(refKey{provider, ref}, owner{workflowID: workflowID})
+}
+
+// confirmedTimeout bounds the status query that checks a repeated
+// webhook; when it is not answered in time the webhook is signalled.
+const confirmedTimeout = 2 * time.Second
+
+// repeats reports whether a webhook announcing status for ref repeats one
+// already signalled to workflowID whose status the workflow has since
+// confirmed by reading the provider (its status query shows it). Such a
+// webhook adds nothing: it gets 200 without a new signal, so duplicates do
+// not grow the history. A status signalled but not confirmed (a forged
+// webhook before the genuine one, or one not read yet) is signalled again.
+func (in *Ingress) repeats(ctx context.Context, provider, ref, status, workflowID string) bool {
+	if status == "" || !in.correlation().signalled.Contains(statusKey{provider, ref, status}) {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, confirmedTimeout)
+	defer cancel()
+	// Only an open workflow's answer counts: a closed one's webhook gets
+	// its final answer (410) from the signal.
+	resp, err := in.Temporal.QueryWorkflowWithOptions(ctx, &client.QueryWorkflowWithOptionsRequest{
+		WorkflowID: workflowID, QueryType: contract.QueryStatus, QueryRejectCondition: enums.QUERY_REJECT_CONDITION_NOT_OPEN,
+	})
+	if err != nil || resp.QueryRejected != nil {
+		return false
+	}
+	var st contract.Status
+	return resp.QueryResult.Get(&st) == nil && st.ProviderStatus == status
 }
 
 // forget records that workflowID, to which ref belonged, has ended (a

@@ -118,7 +118,7 @@ func (in *Ingress) humanos(w http.ResponseWriter, r *http.Request) {
 		err = in.signal(r.Context(), id, hint)
 	}
 	if (ev.InternalID == "" || isGone(err)) && ev.RequestID != "" {
-		id, err = in.deliver(r.Context(), provider, ev.RequestID, hint)
+		id, _, err = in.deliver(r.Context(), provider, ev.RequestID, "", hint)
 	}
 	if err == nil {
 		in.Log.Info().Str("provider", provider).Str("event", ev.EventType).Str("request_id", ev.RequestID).

@@ -31,6 +31,7 @@ const maxBody = 64 << 10
 type Temporal interface {
 	ListWorkflow(ctx context.Context, req *workflowservice.ListWorkflowExecutionsRequest) (*workflowservice.ListWorkflowExecutionsResponse, error)
 	SignalWorkflow(ctx context.Context, workflowID, runID, signalName string, arg any) error
+	QueryWorkflowWithOptions(ctx context.Context, req *client.QueryWorkflowWithOptionsRequest) (*client.QueryWorkflowWithOptionsResponse, error)
 }
 
 var _ Temporal = client.Client(nil)
@@ -121,22 +122,30 @@ func readBody(r *http.Request) ([]byte, error) {
 	return body, nil
 }
 
-// deliver signals hint to the running workflow of provider's reference
-// ref and returns its ID. A workflow found ended by the signal is
-// remembered as such, so the sender's next retry gets its final answer
-// without a lookup.
-func (in *Ingress) deliver(ctx context.Context, provider, ref string, hint any) (string, error) {
+// deliver signals hint, which announces status ("" when its provider's
+// webhooks are events, not statuses), to the running workflow of
+// provider's reference ref and returns its ID, and whether the webhook
+// only repeated a status the workflow has confirmed (then nothing is
+// signalled). A workflow found ended by the signal is remembered as such,
+// so the sender's next retry gets its final answer without a lookup.
+func (in *Ingress) deliver(ctx context.Context, provider, ref, status string, hint any) (string, bool, error) {
 	id, err := in.findRunning(ctx, provider, ref)
 	if err != nil {
-		return id, err
+		return id, false, err
+	}
+	if in.repeats(ctx, provider, ref, status, id) {
+		return id, true, nil
 	}
 	if err := in.signal(ctx, id, hint); err != nil {
 		if isGone(err) {
 			in.forget(provider, ref, id)
 		}
-		return id, err
+		return id, false, err
 	}
-	return id, nil
+	if status != "" {
+		in.correlation().signalled.Add(statusKey{provider, ref, status}, struct{}{})
+	}
+	return id, false, nil
 }
 
 // signal delivers hint to the workflow and maps Temporal's answer.
@@ -156,11 +165,17 @@ func (in *Ingress) signal(ctx context.Context, workflowID string, hint any) erro
 // respond writes the outcome as JSON: {"status":"accepted","workflow_id":..}
 // or {"error": ...}.
 func (in *Ingress) respond(w http.ResponseWriter, provider string, workflowID string, err error) {
+	in.answer(w, provider, workflowID, "accepted", err)
+}
+
+// answer is respond with the word a 200 says: "accepted" (signalled) or
+// "duplicate" (a status the workflow has confirmed; nothing signalled).
+func (in *Ingress) answer(w http.ResponseWriter, provider, workflowID, accepted string, err error) {
 	w.Header().Set("Content-Type", "application/json")
 	if err == nil {
 		count(context.Background(), provider, http.StatusOK)
 		w.WriteHeader(http.StatusOK)
-		_ = json.NewEncoder(w).Encode(map[string]string{"status": "accepted", "workflow_id": workflowID})
+		_ = json.NewEncoder(w).Encode(map[string]string{"status": accepted, "workflow_id": workflowID})
 		return
 	}
 	status := http.StatusInternalServerError

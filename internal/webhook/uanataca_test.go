@@ -20,6 +20,8 @@ import (
 	"go.temporal.io/api/serviceerror"
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/certflow/certflow/contract"
 )
@@ -37,6 +39,19 @@ type fakeTemporal struct {
 	signalled []string // workflow IDs
 	// creating makes a workflow of the provider look mid-create.
 	creating bool
+	// confirmed is the provider status each workflow's status query shows.
+	confirmed map[string]string
+	queries   int
+}
+
+func (f *fakeTemporal) QueryWorkflowWithOptions(_ context.Context, req *client.QueryWorkflowWithOptionsRequest) (*client.QueryWorkflowWithOptionsResponse, error) {
+	f.queries++
+	status, ok := f.confirmed[req.WorkflowID]
+	if !ok || req.QueryType != contract.QueryStatus {
+		return nil, serviceerror.NewNotFound("no such query")
+	}
+	p, err := converter.GetDefaultDataConverter().ToPayloads(contract.Status{ProviderStatus: status})
+	return &client.QueryWorkflowWithOptionsResponse{QueryResult: client.NewValue(p)}, err
 }
 
 // post builds a JSON webhook request.
@@ -349,5 +364,40 @@ func TestRememberedWorkflowOutlivesAStaleLookup(t *testing.T) {
 	mux.ServeHTTP(rec, post("/webhooks/uanataca", `{"status":"ENROLLREADY","request":5}`))
 	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "wf-new") {
 		t.Fatalf("the next webhook answered %d %s; want it delivered to the remembered workflow", rec.Code, rec.Body)
+	}
+}
+
+// A webhook repeating a status already signalled costs no signal once the
+// workflow has confirmed that status by a read; one it has not confirmed
+// (a forged ISSUED it read as CREATED, then the genuine ISSUED) is
+// signalled again.
+func TestUanatacaIngressRepeatedStatuses(t *testing.T) {
+	tests := []struct {
+		name        string
+		confirmed   string
+		wantSignals int
+		wantAnswer  string
+	}{
+		{"confirmed: the repeat is not signalled", "ISSUED", 1, `"status":"duplicate"`},
+		{"not confirmed: signalled again", "CREATED", 2, `"status":"accepted"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fake := &fakeTemporal{running: map[string]string{"5": "wf-5"}, confirmed: map[string]string{"wf-5": tt.confirmed}}
+			in := &Ingress{Temporal: fake, Log: zerolog.Nop(), LookupAttempts: 1}
+			mux := http.NewServeMux()
+			in.Register(mux)
+			var last *httptest.ResponseRecorder
+			for range 2 {
+				last = httptest.NewRecorder()
+				mux.ServeHTTP(last, post("/webhooks/uanataca", `{"status":"ISSUED","request":5}`))
+				if last.Code != http.StatusOK {
+					t.Fatalf("answered %d: %s", last.Code, last.Body)
+				}
+			}
+			if len(fake.signals) != tt.wantSignals || !strings.Contains(last.Body.String(), tt.wantAnswer) || fake.queries != 1 {
+				t.Fatalf("%d signals, %d status queries, last answer %s; want %d signals, one query, %s", len(fake.signals), fake.queries, last.Body, tt.wantSignals, tt.wantAnswer)
+			}
+		})
 	}
 }
