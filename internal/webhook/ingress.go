@@ -165,17 +165,23 @@ func (in *Ingress) signal(ctx context.Context, workflowID string, hint any) erro
 // respond writes the outcome as JSON: {"status":"accepted","workflow_id":..}
 // or {"error": ...}.
 func (in *Ingress) respond(w http.ResponseWriter, provider string, workflowID string, err error) {
-	in.answer(w, provider, workflowID, "accepted", err)
+	in.answer(w, provider, workflowID, accepted, err)
 }
 
-// answer is respond with the word a 200 says: "accepted" (signalled) or
-// "duplicate" (a status the workflow has confirmed; nothing signalled).
-func (in *Ingress) answer(w http.ResponseWriter, provider, workflowID, accepted string, err error) {
+// The words a 200 says: accepted (signalled) or duplicate (a repeat of a
+// status the workflow has confirmed; nothing signalled).
+const (
+	accepted  = "accepted"
+	duplicate = "duplicate"
+)
+
+// answer is respond with the word a 200 says (accepted or duplicate).
+func (in *Ingress) answer(w http.ResponseWriter, provider, workflowID, word string, err error) {
 	w.Header().Set("Content-Type", "application/json")
 	if err == nil {
-		count(context.Background(), provider, http.StatusOK)
+		count(context.Background(), provider, http.StatusOK, word == duplicate)
 		w.WriteHeader(http.StatusOK)
-		_ = json.NewEncoder(w).Encode(map[string]string{"status": accepted, "workflow_id": workflowID})
+		_ = json.NewEncoder(w).Encode(map[string]string{"status": word, "workflow_id": workflowID})
 		return
 	}
 	status := http.StatusInternalServerError
@@ -183,7 +189,7 @@ func (in *Ingress) answer(w http.ResponseWriter, provider, workflowID, accepted 
 	if errors.As(err, &he) {
 		status = he.status
 	}
-	count(context.Background(), provider, status)
+	count(context.Background(), provider, status, false)
 	in.Log.Warn().Str("provider", provider).Int("status", status).Str("reason", err.Error()).Msg("webhook rejected")
 	if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "5")

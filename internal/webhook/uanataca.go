@@ -141,17 +141,17 @@ func (in *Ingress) uanataca(w http.ResponseWriter, r *http.Request) {
 	}
 	ref := strconv.FormatInt(hook.PK, 10)
 	id, repeated, err := in.deliver(r.Context(), provider, ref, hook.Status, hook)
-	accepted := "accepted"
+	word := accepted
 	switch {
 	case repeated:
-		accepted = "duplicate"
+		word = duplicate
 		in.Log.Debug().Str("provider", provider).Str("pk", ref).Str("status", hook.Status).
 			Str("workflow_id", id).Msg("webhook repeats a status the workflow has confirmed; not signalled")
 	case err == nil:
 		in.Log.Info().Str("provider", provider).Str("pk", ref).Str("status", hook.Status).
 			Str("workflow_id", id).Msg("webhook delivered")
 	}
-	in.answer(w, provider, id, accepted, wrapRef(err, ref))
+	in.answer(w, provider, id, word, wrapRef(err, ref))
 }
 
 // wrapRef adds the provider reference to an ingress error's message.

@@ -273,6 +273,12 @@ func (s *slowTemporal) SignalWorkflow(ctx context.Context, id, runID, name strin
 	return s.fakeTemporal.SignalWorkflow(ctx, id, runID, name, arg)
 }
 
+func (s *slowTemporal) QueryWorkflowWithOptions(ctx context.Context, req *client.QueryWorkflowWithOptionsRequest) (*client.QueryWorkflowWithOptionsResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.fakeTemporal.QueryWorkflowWithOptions(ctx, req)
+}
+
 func TestIngressRequiresJSON(t *testing.T) {
 	mux := http.NewServeMux()
 	(&Ingress{Temporal: &fakeTemporal{}, Log: zerolog.Nop(), Humanos: HumanosSettings{Secret: "s"}}).Register(mux)
