@@ -21,6 +21,7 @@ type Log struct {
 type Common struct {
 	Log
 	Codec
+	PayloadStore
 	// TaskQueue is the queue the worker polls and the starter starts on.
 	TaskQueue string `envconfig:"CERTFLOW_TASK_QUEUE" default:"certflow"`
 	// WebUIURL is the Temporal Web UI, used to print links to workflows.
@@ -177,6 +178,9 @@ func LoadWorker() (Worker, error) {
 	if w.Uanataca.RAOUsername != "" && !w.Uanataca.ApprovalConfigured() {
 		return w, fmt.Errorf("UANATACA_RAO_USERNAME is set: also set UANATACA_RAO_PASSWORD, UANATACA_RAO_PIN and UANATACA_RAO_ID, or unset it to leave approval to an operator")
 	}
+	if err := w.PayloadStore.Check(); err != nil {
+		return w, err
+	}
 	return w, nil
 }
 
@@ -186,5 +190,5 @@ func LoadCommon() (Common, error) {
 	if err := envconfig.Process("", &c); err != nil {
 		return c, fmt.Errorf("reading configuration from the environment: %w", err)
 	}
-	return c, nil
+	return c, c.PayloadStore.Check()
 }

@@ -27,6 +27,7 @@ func TestEnvironRoundTrip(t *testing.T) {
 	want.Uanataca.WebhookAllow = []string{"10.0.0.0/8", "192.168.0.0/16"}
 	want.Uanataca.RAOUsername, want.Uanataca.RAOPassword, want.Uanataca.RAOPIN, want.Uanataca.RAOID = "rao", "pw", "1234", 7
 	want.DeploymentName, want.BuildID = "certflow", "v2"
+	want.PayloadStore = PayloadStore{URL: "s3://certflow/payloads?endpoint=127.0.0.1:9000&secure=false", Threshold: 64 << 10, AccessKey: "a", SecretKeyFile: "/run/secrets/s3"}
 	for _, kv := range Environ(want) {
 		name, value, _ := strings.Cut(kv, "=")
 		t.Setenv(name, value)
