@@ -17,7 +17,7 @@ CLUSTER_BIN := .tools/cluster/bin
 BUILD_ID ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)
 CLUSTER_TOOLS := $(CLUSTER_BIN)/temporal-server $(CLUSTER_BIN)/temporal-sql-tool $(CLUSTER_BIN)/temporal-ui
 
-.PHONY: dev demo test test-cluster fuzz temporal build generate bench-scratchcards bench-webhooks bench-scaleout bench-waiting bench-history cluster cluster-tools postgres
+.PHONY: dev demo test test-cluster fuzz temporal build generate bench-scratchcards bench-allocation bench-webhooks bench-scaleout bench-waiting bench-history cluster cluster-tools postgres
 
 ## dev: run the Temporal dev server + Web UI, the provider emulators and the worker until Ctrl-C
 dev: $(TEMPORAL)
@@ -59,6 +59,11 @@ bench-webhooks: $(TEMPORAL)
 N ?= 100
 bench-scratchcards: $(TEMPORAL)
 	go run ./cmd/certflow-bench -n $(N)
+
+## bench-allocation: scratchcard allocation alone, C at once on a fresh RA then again on its warm allocator, beside as many get_first_unused calls
+C ?= 50,200
+bench-allocation: $(TEMPORAL)
+	go run ./cmd/certflow-bench allocation -c $(C)
 
 ## bench-scaleout: N issuances on the cluster stack with 1 worker process, then 2; prints the throughput ratio and CPU by part
 bench-scaleout: $(CLUSTER_BIN)/temporal-server $(CLUSTER_BIN)/temporal-sql-tool postgres

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"go.temporal.io/api/enums/v1"
@@ -183,30 +184,71 @@ func (f *filler) run(ctx context.Context) error {
 		}); err != nil {
 			return err
 		}
+		var candidates []string
 		for _, card := range page.Results {
-			sn := string(card.SN)
-			if f.skip[sn] || !snLess(p.Checked, sn) {
-				continue // held, found, or decided already (below the first unused: used)
+			// Skip cards held, found, or decided already (below the
+			// first unused: used).
+			if sn := string(card.SN); !f.skip[sn] && snLess(p.Checked, sn) {
+				candidates = append(candidates, sn)
 			}
-			var used bool
-			if err := f.ask(ctx, func() (err error) {
-				used, err = f.client.IsScratchcardUsed(ctx, sn)
+		}
+		for len(candidates) > 0 {
+			batch := candidates[:min(len(candidates), fillParallel, max(f.in.Want-len(p.Cards), 1))]
+			candidates = candidates[len(batch):]
+			if err := f.checkUsed(ctx, batch); err != nil || f.enough() {
 				return err
-			}); err != nil {
-				return err
-			}
-			p.Checked = sn
-			if !used {
-				f.found(sn)
-			}
-			if f.enough() {
-				return nil
 			}
 		}
 		if page.Next == nil || *page.Next == "" {
 			return nil
 		}
 		p.Page++
+	}
+	return nil
+}
+
+// fillParallel bounds the isused calls a fill has in flight: a burst of
+// allocations needs tens of cards, and one call at a time would make it
+// wait for tens of RA round trips.
+const fillParallel = 8
+
+// checkUsed asks isused of the cards of batch at once, then takes the
+// answers in the RA's order, so progress still names the highest card
+// decided with every card below it decided too. On an error it keeps the
+// answers before the failed call's card and returns the error.
+func (f *filler) checkUsed(ctx context.Context, batch []string) error {
+	used := make([]bool, len(batch))
+	errs := make([]error, len(batch))
+	panics := make([]any, len(batch))
+	var wg sync.WaitGroup
+	for i, sn := range batch {
+		wg.Go(func() {
+			// A panic belongs to the activity's goroutine, where the SDK
+			// turns it into a failed attempt; here it would kill the worker.
+			defer func() { panics[i] = recover() }()
+			errs[i] = f.ask(ctx, func() (err error) {
+				used[i], err = f.client.IsScratchcardUsed(ctx, sn)
+				return err
+			})
+		})
+	}
+	wg.Wait()
+	for _, p := range panics {
+		if p != nil {
+			panic(p)
+		}
+	}
+	for i, sn := range batch {
+		if errs[i] != nil {
+			return errs[i]
+		}
+		f.progress.Checked = sn
+		if !used[i] {
+			f.found(sn)
+		}
+		if f.enough() {
+			return nil
+		}
 	}
 	return nil
 }
@@ -357,9 +399,16 @@ type AllocateInput struct {
 // Update-with-Start: the allocator is started on first use and reused
 // after. The allocator hands each card to one issuance only.
 func (a *Scratchcards) AllocateScratchcard(ctx context.Context, in AllocateInput) (string, error) {
-	start := a.Temporal.NewWithStartWorkflowOperation(client.StartWorkflowOptions{
+	return Allocate(ctx, a.Temporal, activity.GetInfo(ctx).TaskQueue, in)
+}
+
+// Allocate is AllocateScratchcard's call for a deployment on taskQueue,
+// apart so the allocation benchmark measures the very call an issuance
+// makes.
+func Allocate(ctx context.Context, c client.Client, taskQueue string, in AllocateInput) (string, error) {
+	start := c.NewWithStartWorkflowOperation(client.StartWorkflowOptions{
 		ID:                       in.AllocatorID,
-		TaskQueue:                AllocatorTaskQueue(activity.GetInfo(ctx).TaskQueue),
+		TaskQueue:                AllocatorTaskQueue(taskQueue),
 		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		StaticSummary:            "Scratchcard allocator of RA " + in.RA,
 	}, contract.ScratchcardAllocatorName, contract.AllocatorState{RA: in.RA})
@@ -367,7 +416,7 @@ func (a *Scratchcards) AllocateScratchcard(ctx context.Context, in AllocateInput
 	if in.GivingSN != "" {
 		req.Giving = &contract.CardReport{SN: in.GivingSN, Holder: in.Holder, Outcome: in.GivingOutcome}
 	}
-	handle, err := a.Temporal.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
+	handle, err := c.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
 		StartWorkflowOperation: start,
 		UpdateOptions: client.UpdateWorkflowOptions{
 			UpdateID: in.UpdateID, UpdateName: contract.UpdateAllocate,

@@ -36,6 +36,13 @@ const (
 	allocatorLoopChange  = "allocator-records-reports"
 	allocatorLoopRecords = 1
 	legacyLeaseTTL       = 30 * time.Minute
+	// allocatorFillChange versions filling ahead, taken once at a run's
+	// start. Before it, cards were read only when an allocation found none
+	// left, so a burst waited for the fill, and every allocation queued on
+	// the fill lock even with cards in stock. A run begun before it keeps
+	// filling on demand so its history replays; the next run fills ahead.
+	allocatorFillChange = "allocator-fills-ahead"
+	allocatorFillsAhead = 1
 	// allocatorRunLimit bounds one run's allocations; then it continues as
 	// new, carrying its state, so its history stays bounded.
 	allocatorRunLimit = 500
@@ -47,10 +54,13 @@ type allocator struct {
 	handled int
 	// waiting counts allocations in progress, to size the next fill.
 	waiting int
-	// draining refuses new allocations while the run hands over to the
-	// next; callers retry and reach the new run.
-	draining bool
-	fill     workflow.Mutex
+	// fillsAhead says this run keeps a stock of at least allocatorBatch
+	// cards, read before allocations need them (allocatorFillChange).
+	fillsAhead bool
+	// dry says the last fill found no card: the loop stops filling ahead
+	// until a fill finds some again.
+	dry  bool
+	fill workflow.Mutex
 }
 
 // ScratchcardAllocator serves allocations for one RA until its run limit,
@@ -67,6 +77,7 @@ func ScratchcardAllocator(ctx workflow.Context, st contract.AllocatorState) erro
 		st.Leases = map[string]contract.Lease{}
 	}
 	a := &allocator{st: st, fill: workflow.NewMutex(ctx)}
+	a.fillsAhead = workflow.GetVersion(ctx, allocatorFillChange, workflow.DefaultVersion, allocatorFillsAhead) == allocatorFillsAhead
 	if err := workflow.SetQueryHandler(ctx, contract.QueryStatus, a.status); err != nil {
 		return err
 	}
@@ -74,9 +85,6 @@ func ScratchcardAllocator(ctx workflow.Context, st contract.AllocatorState) erro
 		Validator: func(_ workflow.Context, req contract.AllocateRequest) error {
 			if req.Holder == "" {
 				return errors.New("allocate: name the holder (the issuance's workflow ID)")
-			}
-			if a.draining {
-				return errors.New("allocator is handing over to its next run; retry")
 			}
 			return nil
 		},
@@ -92,9 +100,9 @@ func ScratchcardAllocator(ctx workflow.Context, st contract.AllocatorState) erro
 	} else if err := a.serve(ctx, reports); err != nil {
 		return err
 	}
-	// Hand over: refuse new allocations, let running ones finish, apply
-	// every report, then continue with the same state.
-	a.draining = true
+	// Hand over: let running allocations finish — new ones are still
+	// served, from stock or a fill of their own, so no caller is refused
+	// and retries — apply every report, then continue with the same state.
 	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
 		return err
 	}
@@ -129,14 +137,18 @@ func (a *allocator) serve(ctx workflow.Context, reports workflow.ReceiveChannel)
 	defer stopTimer()
 	checkDue := workflow.NewTimer(timerCtx, leaseCheckInterval)
 	for {
-		if err := workflow.Await(ctx, func() bool { return checkDue.IsReady() || a.handOverDue(ctx) }); err != nil || ctx.Err() != nil {
+		if err := workflow.Await(ctx, func() bool { return checkDue.IsReady() || a.handOverDue(ctx) || a.lowStock() }); err != nil || ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if !checkDue.IsReady() {
+		switch {
+		case a.handOverDue(ctx):
 			return nil
+		case a.lowStock():
+			a.fillAhead(ctx)
+		default:
+			a.checkLeases(ctx)
+			checkDue = workflow.NewTimer(timerCtx, leaseCheckInterval)
 		}
-		a.checkLeases(ctx)
-		checkDue = workflow.NewTimer(timerCtx, leaseCheckInterval)
 	}
 }
 
@@ -182,23 +194,51 @@ func (a *allocator) untilNextExpiry(ctx workflow.Context) time.Duration {
 	return max(next, time.Second)
 }
 
-// allocate hands req's holder a card: the one it already leases (a retried
-// update), or the next available one, filling from the RA when none is.
-func (a *allocator) allocate(ctx workflow.Context, req contract.AllocateRequest) (string, error) {
-	a.handled++
-	a.waiting++
-	defer func() { a.waiting-- }()
+// lowStock reports whether the loop should read cards ahead of demand:
+// the stock is under a batch, the RA had cards last time, and no fill is
+// running (one that is will serve the waiting allocations).
+func (a *allocator) lowStock() bool {
+	return a.fillsAhead && !a.dry && a.waiting == 0 && len(a.st.Available) < allocatorBatch
+}
+
+// fillAhead reads cards before allocations ask for them, under the fill
+// lock an allocation finding no stock takes too. A failed fill is only
+// logged: the allocation that finds no stock fills, and fails, itself.
+func (a *allocator) fillAhead(ctx workflow.Context) {
 	if err := a.fill.Lock(ctx); err != nil {
-		return "", err
+		return
 	}
 	defer a.fill.Unlock()
+	if !a.lowStock() {
+		return
+	}
+	if err := a.refill(ctx); err != nil {
+		workflow.GetLogger(ctx).Warn("could not read scratchcards ahead of demand; allocations will fill themselves", "ra", a.st.RA, "error", err)
+		a.dry = true
+	}
+}
+
+// allocate hands req's holder a card: the one it already leases (a retried
+// update), or the next available one, filling from the RA when none is.
+// With cards in stock it takes one at once; only an allocation finding
+// none waits for the fill lock.
+func (a *allocator) allocate(ctx workflow.Context, req contract.AllocateRequest) (string, error) {
+	a.handled++
 	if req.Giving != nil {
 		a.report(*req.Giving)
 	}
-	// A holder has one lease at a time: a repeated request (a retried
-	// activity after a continue-as-new) gets the card it already holds.
-	for sn, l := range a.st.Leases {
-		if l.Holder == req.Holder {
+	if sn, ok := a.leaseOf(req.Holder); ok {
+		return sn, nil
+	}
+	if !a.fillsAhead || len(a.st.Available) == 0 {
+		a.waiting++
+		defer func() { a.waiting-- }()
+		if err := a.fill.Lock(ctx); err != nil {
+			return "", err
+		}
+		defer a.fill.Unlock()
+		// The holder may have been served while it waited (a repeat).
+		if sn, ok := a.leaseOf(req.Holder); ok {
 			return sn, nil
 		}
 	}
@@ -240,7 +280,20 @@ func (a *allocator) refill(ctx workflow.Context) error {
 	}
 	a.st.Cursor = res.Cursor
 	a.st.Available = append(a.st.Available, res.Cards...)
+	a.dry = len(res.Cards) == 0
 	return nil
+}
+
+// leaseOf finds the card holder leases. A holder has one lease at a time:
+// a repeated request (a retried activity after a continue-as-new) gets
+// the card it already holds.
+func (a *allocator) leaseOf(holder string) (string, bool) {
+	for sn, l := range a.st.Leases {
+		if l.Holder == holder {
+			return sn, true
+		}
+	}
+	return "", false
 }
 
 // withFill bounds a fill: an allocation waits for it, so it must not retry
@@ -266,6 +319,7 @@ func (a *allocator) report(r contract.CardReport) {
 	delete(a.st.Leases, r.SN)
 	if r.Outcome == contract.CardReleased {
 		a.st.Available = append([]string{r.SN}, a.st.Available...)
+		a.dry = false
 	}
 }
 

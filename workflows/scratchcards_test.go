@@ -7,7 +7,9 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -145,10 +147,35 @@ func TestAllocatorHandsOutDistinctUnusedCards(t *testing.T) {
 	if fmt.Sprint(env.got) != fmt.Sprint(want) {
 		t.Fatalf("allocations %v, want %v: distinct, unused, in order", env.got, want)
 	}
-	// A fill looks for a page of cards at least: eight allocations, one
-	// fill, not a call to the RA per card.
-	if n := env.cards.Calls("first"); n != 1 {
-		t.Fatalf("%d fills for 8 allocations, want 1", n)
+	// A fill looks for a page of cards at least: eight allocations, two
+	// fills (the first, then one ahead of demand once the stock fell under
+	// a batch), not a call to the RA per card.
+	if n := env.cards.Calls("first"); n != 2 {
+		t.Fatalf("%d fills for 8 allocations, want 2", n)
+	}
+}
+
+// Cards are read before allocations need them: once the allocator has
+// served its first allocation, a later burst is served from the stock
+// read ahead, even when the RA answers no call while it arrives.
+func TestAllocatorFillsAheadOfDemand(t *testing.T) {
+	env := newAllocatorEnv(100)
+	var raDown atomic.Bool
+	env.cards.Fault = func(op, _ string, _ int) error {
+		if raDown.Load() {
+			return &provider.Error{Provider: "uanataca", Operation: op, StatusCode: http.StatusServiceUnavailable}
+		}
+		return nil
+	}
+	env.allocate(t, time.Second, "wf-first", nil)
+	env.RegisterDelayedCallback(func() { raDown.Store(true) }, time.Minute)
+	for i := range allocatorBatch {
+		env.allocate(t, 2*time.Minute, fmt.Sprintf("wf-%d", i), nil)
+	}
+	env.run(t, 5*time.Minute)
+
+	if len(env.got) != allocatorBatch+1 || len(env.handedTwice()) > 0 || slices.ContainsFunc(env.got, func(s string) bool { return strings.HasPrefix(s, "error") }) {
+		t.Fatalf("allocations %v, want %d distinct cards, the burst's from the stock read ahead", env.got, allocatorBatch+1)
 	}
 }
 

@@ -1,15 +1,17 @@
 // Command certflow-bench measures certflow under load against the dev
 // stack (Temporal dev server, emulators, worker in-process), or for
-// scaleout the cluster stack. It has three modes:
+// scaleout and waiting the cluster stack. Its modes:
 //
 //	certflow-bench [scratchcards] [-n N] [-issue-after D]
+//	certflow-bench allocation [-c 50,200]
 //	certflow-bench webhooks [-n N] [-c concurrency]
 //	certflow-bench scaleout [-n N]
 //	certflow-bench waiting [-n N] [-cache C]
 //	certflow-bench history [-webhooks W]
 //
 // scratchcards (the default, so `make bench-scratchcards` runs it with
-// flags only) measures scratchcard allocation; webhooks measures the
+// flags only) measures whole issuances and their scratchcard allocation;
+// allocation measures allocation alone; webhooks measures the
 // webhook ingress against direct signals; scaleout compares one worker
 // process with two on PostgreSQL; waiting measures a worker holding many
 // waiting workflows; history counts one issuance's history events. See
@@ -61,8 +63,10 @@ func run(args []string) error {
 		return runWaiting(args)
 	case "history":
 		return runHistory(args)
+	case "allocation":
+		return runAllocation(args)
 	}
-	return fmt.Errorf("unknown mode %q: want scratchcards, webhooks, scaleout, waiting or history", mode)
+	return fmt.Errorf("unknown mode %q: want scratchcards, allocation, webhooks, scaleout, waiting or history", mode)
 }
 
 // startStack starts a Temporal dev server and the dev stack on it, with
@@ -84,7 +88,8 @@ func startStack(ctx context.Context, ua uasandbox.Options) (s *devstack.Stack, s
 		// The figures compare certflow with bare Temporal calls, which
 		// carry no encryption either.
 		AllowPlaintext: true,
-		Log:            zerolog.Nop(),
+		// Warnings (a failed workflow task, say) explain a slow figure.
+		Log: zerolog.New(os.Stderr).Level(zerolog.WarnLevel),
 	})
 	if err != nil {
 		os.RemoveAll(dir)
