@@ -125,7 +125,8 @@ func (c *Client) StartHumanosRequest(ctx context.Context, id string, in contract
 }
 
 // start starts workflowType under id, or under "<kind>-<uuid>" when id is
-// empty, and maps Temporal's refusal of a taken ID to ErrAlreadyStarted.
+// empty, and maps Temporal's refusal of a taken ID to ErrAlreadyStarted,
+// and of an input too large for history to ErrInputTooLarge.
 func start[R any](ctx context.Context, c *Client, kind, workflowType, id, summary string, in any) (Run[R], error) {
 	if id == "" {
 		id = kind + "-" + uuid.NewString()
@@ -136,7 +137,7 @@ func start[R any](ctx context.Context, c *Client, kind, workflowType, id, summar
 		return Run[R]{}, fmt.Errorf("%w: %s was not started again: %w", ErrAlreadyStarted, id, err)
 	}
 	if err != nil {
-		return Run[R]{}, fmt.Errorf("starting %s %s: %w", workflowType, id, err)
+		return Run[R]{}, fmt.Errorf("starting %s %s: %w", workflowType, id, tooLarge(err, in))
 	}
 	return Run[R]{run: run}, nil
 }

@@ -299,7 +299,7 @@ func newChecker(t *testing.T) *checker {
 			t.Fatal(err)
 		}
 		cfg.Mode = mode
-		w, err := worker.New(cfg, tc, zerolog.Nop(), m, cd)
+		w, err := worker.New(cfg, tc, zerolog.Nop(), m, cd, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

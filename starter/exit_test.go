@@ -19,6 +19,7 @@ func TestExitCodes(t *testing.T) {
 		want int
 	}{
 		{"usage", usage("unknown command %q", "x"), ExitUsage},
+		{"input needs the payload store", fmt.Errorf("starting UanatacaIssuance u: %w", certflowclient.ErrInputTooLarge), ExitUsage},
 		{"already ended", fmt.Errorf("cancel: %w", &certflowclient.EndedError{ID: "w", Status: "Completed"}), ExitAlreadyEnded},
 		{"not found", fmt.Errorf("reading workflow w: %w", serviceerror.NewNotFound("workflow not found")), ExitNotFound},
 		{"invalid input", fmt.Errorf("workflow w failed: %w", temporal.NewNonRetryableApplicationError("given_name: required", contract.ErrTypeInvalidInput, nil)), ExitInvalidInput},

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"go.temporal.io/sdk/converter"
 
 	"github.com/certflow/certflow/internal/codec"
+	"github.com/certflow/certflow/internal/payloadstore"
 )
 
 // DevKeyFile finds the dev stack's payload key for a CLI given no key:
@@ -34,6 +36,26 @@ func DevKeyFile(hostPort, dir string) string {
 		}
 		dir = parent
 	}
+}
+
+// DevPayloadStore finds the dev stack's payload store for a CLI given
+// none, as DevKeyFile finds its key and under the same conditions: the
+// folder certflow-dev keeps beside the key (.dev/payloads), as a
+// CERTFLOW_PAYLOAD_STORE URL, so `certflow start uanataca -document …`
+// with real-size scans works against `make dev`. "" when there is none.
+func DevPayloadStore(hostPort, dir string) string {
+	keys := DevKeyFile(hostPort, dir)
+	if keys == "" {
+		return ""
+	}
+	store, err := filepath.Abs(filepath.Join(filepath.Dir(keys), payloadstore.DevDirName))
+	if err != nil {
+		return ""
+	}
+	if info, err := os.Stat(store); err != nil || !info.IsDir() {
+		return ""
+	}
+	return (&url.URL{Scheme: "file", Path: store}).String()
 }
 
 // loopback reports whether hostPort ("" is the SDK's default,

@@ -47,6 +47,32 @@ func TestDevKeyFile(t *testing.T) {
 	}
 }
 
+// The CLI finds the dev stack's payload store where it finds its key, and
+// only then.
+func TestDevPayloadStore(t *testing.T) {
+	checkout := t.TempDir()
+	state := filepath.Join(checkout, codec.DevStateDir)
+	if err := os.MkdirAll(state, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(state, codec.DevKeysName), []byte("dev1:x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got := DevPayloadStore("", checkout); got != "" {
+		t.Fatalf("no payloads folder yet, got %q", got)
+	}
+	if err := os.MkdirAll(filepath.Join(state, "payloads"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	want := "file://" + filepath.Join(state, "payloads")
+	if got := DevPayloadStore("127.0.0.1:7233", filepath.Join(checkout)); got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	if got := DevPayloadStore("temporal.prod.internal:7233", checkout); got != "" {
+		t.Fatalf("a cluster got the dev store %q", got)
+	}
+}
+
 // Without a key, start is refused before Temporal is even dialled, unless
 // plaintext is allowed.
 func TestStartWithoutKeyRefused(t *testing.T) {

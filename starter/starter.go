@@ -36,7 +36,8 @@ const (
 	// ExitFailed: the operation or the workflow failed otherwise.
 	ExitFailed = 1
 	// ExitUsage: the command line or the configuration was wrong (a
-	// command that sends data without a codec key).
+	// command that sends data without a codec key, a start whose
+	// documents need the payload store without one).
 	ExitUsage = 2
 	// ExitNotFound: no workflow has that ID.
 	ExitNotFound = 3
@@ -180,7 +181,7 @@ func (c *CLI) Run(ctx context.Context, args []string) int {
 func exitCode(err error) int {
 	var appErr *temporal.ApplicationError
 	switch {
-	case errors.As(err, new(usageError)):
+	case errors.As(err, new(usageError)), errors.Is(err, certflowclient.ErrInputTooLarge):
 		return ExitUsage
 	case errors.Is(err, certflowclient.ErrAlreadyEnded):
 		return ExitAlreadyEnded

@@ -29,6 +29,7 @@ import (
 	"github.com/certflow/certflow/internal/config"
 	"github.com/certflow/certflow/internal/logging"
 	"github.com/certflow/certflow/internal/metrics"
+	"github.com/certflow/certflow/internal/payloadstore"
 	"github.com/certflow/certflow/internal/provider/humanos"
 	"github.com/certflow/certflow/internal/provider/masstack"
 	"github.com/certflow/certflow/internal/provider/uanataca"
@@ -66,9 +67,11 @@ func ClientCodec(cfg config.Codec, cd *codec.Codec) *codec.Codec {
 // Dial connects to Temporal with the SDK's standard TEMPORAL_* settings
 // (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*,
 // or a TEMPORAL_PROFILE of the CLI's config file), logging through log,
-// recording the SDK's metrics into m when m is not nil, and encrypting
-// payloads and failures with cd when cd is not nil.
-func Dial(log zerolog.Logger, m *metrics.Metrics, cd *codec.Codec) (client.Client, error) {
+// recording the SDK's metrics into m when m is not nil, encrypting
+// payloads and failures with cd when cd is not nil, and keeping payloads
+// of at least the store's threshold in store when store is not nil (the
+// SDK stores what the codec encrypted: the store holds ciphertext).
+func Dial(log zerolog.Logger, m *metrics.Metrics, cd *codec.Codec, store *payloadstore.Store) (client.Client, error) {
 	opts, err := tenv.LoadDefaultClientOptions()
 	if err != nil {
 		return nil, fmt.Errorf("reading the TEMPORAL_* settings: %w", err)
@@ -80,6 +83,7 @@ func Dial(log zerolog.Logger, m *metrics.Metrics, cd *codec.Codec) (client.Clien
 	if cd != nil {
 		opts.DataConverter, opts.FailureConverter = cd.DataConverter(), cd.FailureConverter()
 	}
+	store.Apply(&opts)
 	c, err := client.Dial(opts)
 	if err != nil {
 		addr := opts.HostPort
@@ -105,11 +109,13 @@ type Worker struct {
 
 // New builds the provider clients and registers everything on the task
 // queues; it serves webhooks, /healthz, /readyz, m on /metrics and, with
-// cd, the codec server on /codec/. c and m
+// cd, the codec server on /codec/ (which, with store, also serves
+// /codec/download: a stored payload, on demand). c — built with the same
+// store (Dial), since its workers store and retrieve through it — and m
 // stay owned by the caller. Uanataca is always registered; Universign,
 // MasStack and Humanos only when their credentials are set, so a team that
 // uses one provider configures only that one.
-func New(cfg config.Worker, c client.Client, log zerolog.Logger, m *metrics.Metrics, cd *codec.Codec) (*Worker, error) {
+func New(cfg config.Worker, c client.Client, log zerolog.Logger, m *metrics.Metrics, cd *codec.Codec, store *payloadstore.Store) (*Worker, error) {
 	if err := CheckCodec(cfg.Codec, cd); err != nil {
 		return nil, err
 	}
@@ -139,7 +145,11 @@ func New(cfg config.Worker, c client.Client, log zerolog.Logger, m *metrics.Metr
 	mux.Handle("GET /metrics", m.Handler())
 	mux.HandleFunc("GET /readyz", w.ready)
 	if cd != nil {
-		mux.Handle("/codec/", codec.Handler(cd, cfg.Codec.UIOrigin, cfg.Codec.AuthToken))
+		h, err := codec.Handler(cd, store.ExternalStorage(), cfg.Codec.UIOrigin, cfg.Codec.AuthToken)
+		if err != nil {
+			return nil, err
+		}
+		mux.Handle("/codec/", h)
 	} else {
 		log.Warn().Msg("CERTFLOW_ALLOW_PLAINTEXT is set and no codec key is: applicants' personal data is stored in Temporal in clear")
 	}

@@ -43,7 +43,7 @@ func TestModes(t *testing.T) {
 			}
 			cfg.Mode = tt.mode
 			cfg.Codec.AllowPlaintext = true
-			w, err := New(cfg, c, zerolog.Nop(), m, nil)
+			w, err := New(cfg, c, zerolog.Nop(), m, nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -86,7 +86,7 @@ func TestRefusesToStartWithoutCodecKey(t *testing.T) {
 	for _, mode := range []string{config.ModeAll, config.ModeWorker, config.ModeIngress} {
 		cfg, _ := config.LoadWorker()
 		cfg.Mode = mode
-		if _, err := New(cfg, c, zerolog.Nop(), m, nil); !errors.Is(err, ErrNoCodecKey) || !strings.Contains(err.Error(), "CERTFLOW_ALLOW_PLAINTEXT=true") {
+		if _, err := New(cfg, c, zerolog.Nop(), m, nil, nil); !errors.Is(err, ErrNoCodecKey) || !strings.Contains(err.Error(), "CERTFLOW_ALLOW_PLAINTEXT=true") {
 			t.Errorf("mode %s without a key: %v; want ErrNoCodecKey saying how to go on", mode, err)
 		}
 	}
@@ -109,7 +109,7 @@ func TestReadyzWithoutTemporal(t *testing.T) {
 	m, _ := metrics.New(zerolog.Nop())
 	cfg, _ := config.LoadWorker()
 	cfg.Codec.AllowPlaintext = true
-	w, err := New(cfg, c, zerolog.Nop(), m, nil)
+	w, err := New(cfg, c, zerolog.Nop(), m, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

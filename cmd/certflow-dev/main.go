@@ -34,7 +34,7 @@ func main() {
 
 func run() error {
 	demo := flag.Bool("demo", false, "run one workflow of each kind end to end, print the results and exit")
-	state := flag.String("state", codec.DevStateDir, "folder for the dev PKI, payload key and logs")
+	state := flag.String("state", codec.DevStateDir, "folder for the dev PKI, payload key, payload store and logs")
 	temporalPort := flag.Int("temporal-port", 7233, "Temporal gRPC port")
 	uiPort := flag.Int("ui-port", 8233, "Temporal Web UI port")
 	uanatacaAddr := flag.String("uanataca-addr", "127.0.0.1:8443", "Uanataca emulator address (mutual TLS)")
@@ -98,10 +98,11 @@ certflow dev stack is up:
   Humanos           %s  (signed, encrypted webhooks)
   webhooks          %s
   task queue        %s
+  payload store     %s
 
-Start workflows from another terminal (certflow finds the dev key by itself
-in this checkout; elsewhere, export it too):
-  export TEMPORAL_ADDRESS=%s CERTFLOW_CODEC_KEY_FILE=%s
+Start workflows from another terminal (certflow finds the dev key and
+payload store by itself in this checkout; elsewhere, export them too):
+  export TEMPORAL_ADDRESS=%s CERTFLOW_CODEC_KEY_FILE=%s CERTFLOW_PAYLOAD_STORE=%s
   go run ./cmd/certflow start uanataca -f examples/uanataca-issuance.json --wait
   go run ./cmd/certflow start universign -f examples/universign-registration.json -poll-interval 5s --wait
   go run ./cmd/certflow start masstack -f examples/masstack-identification.json -poll-interval 5s --wait
@@ -109,7 +110,7 @@ in this checkout; elsewhere, export it too):
 
 `, temporal.UIURL, temporal.Address, stack.Uanataca.URL, filepath.Join(*state, "pki"),
 		stack.Universign.URL, stack.Config.Universign.APIKey, stack.MasStack.URL, stack.MasStack.TokenURL, stack.Humanos.URL,
-		stack.WebhookURL, stack.Config.TaskQueue, temporal.Address, keyFile)
+		stack.WebhookURL, stack.Config.TaskQueue, stack.PayloadStore, temporal.Address, keyFile, stack.Config.PayloadStore.URL)
 
 	if *demo {
 		return runDemo(ctx, stack, temporal.UIURL)

@@ -17,6 +17,7 @@ import (
 	"github.com/certflow/certflow/internal/config"
 	"github.com/certflow/certflow/internal/logging"
 	"github.com/certflow/certflow/internal/metrics"
+	"github.com/certflow/certflow/internal/payloadstore"
 	"github.com/certflow/certflow/worker"
 )
 
@@ -49,14 +50,23 @@ func run() error {
 	if err := worker.CheckCodec(cfg.Codec, cd); err != nil {
 		return err
 	}
+	store, err := payloadstore.Open(cfg.PayloadStore)
+	if err != nil {
+		return err
+	}
+	if store != nil {
+		log.Info().Stringer("payload_store", store).Msg("payloads too big for history go to the payload store")
+	} else {
+		log.Info().Msg("no payload store (CERTFLOW_PAYLOAD_STORE): workflow inputs above Temporal's 2 MB payload limit, such as real-size document scans, are refused")
+	}
 	// Process-wide, so set here, before any worker starts.
 	sdkworker.SetStickyWorkflowCacheSize(cfg.WorkflowCacheSize)
-	c, err := worker.Dial(log, m, worker.ClientCodec(cfg.Codec, cd))
+	c, err := worker.Dial(log, m, worker.ClientCodec(cfg.Codec, cd), store)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	w, err := worker.New(cfg, c, log, m, cd)
+	w, err := worker.New(cfg, c, log, m, cd, store)
 	if err != nil {
 		return err
 	}

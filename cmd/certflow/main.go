@@ -15,6 +15,7 @@ import (
 	"github.com/certflow/certflow/internal/codec"
 	"github.com/certflow/certflow/internal/config"
 	"github.com/certflow/certflow/internal/logging"
+	"github.com/certflow/certflow/internal/payloadstore"
 	"github.com/certflow/certflow/starter"
 	"github.com/certflow/certflow/worker"
 )
@@ -47,9 +48,9 @@ func run(ctx context.Context) int {
 		fmt.Fprintln(os.Stderr, "certflow: reading the TEMPORAL_* settings:", err)
 		return starter.ExitUsage
 	}
+	wd, _ := os.Getwd()
 	if cfg.Codec.Keys == "" && cfg.Codec.KeyFile == "" {
 		// No key given: the dev stack's, when Temporal is the local one.
-		wd, _ := os.Getwd()
 		cfg.Codec.KeyFile = starter.DevKeyFile(opts.HostPort, wd)
 	}
 	cd, err := codec.FromKeys(cfg.Codec.Keys, cfg.Codec.KeyFile)
@@ -57,9 +58,18 @@ func run(ctx context.Context) int {
 		fmt.Fprintln(os.Stderr, "certflow:", err)
 		return starter.ExitUsage
 	}
+	if cfg.PayloadStore.URL == "" {
+		// No store given: the dev stack's, likewise.
+		cfg.PayloadStore.URL = starter.DevPayloadStore(opts.HostPort, wd)
+	}
+	store, err := payloadstore.Open(cfg.PayloadStore)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "certflow:", err)
+		return starter.ExitUsage
+	}
 	cli := &starter.CLI{
 		Out: os.Stdout, Err: os.Stderr, Config: cfg, Namespace: opts.Namespace, Encrypted: cd != nil,
-		Dial: func() (client.Client, error) { return worker.Dial(log, nil, cd) },
+		Dial: func() (client.Client, error) { return worker.Dial(log, nil, cd, store) },
 	}
 	return cli.Run(ctx, os.Args[1:])
 }

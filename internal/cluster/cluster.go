@@ -26,6 +26,7 @@ import (
 	"github.com/certflow/certflow/internal/config"
 	"github.com/certflow/certflow/internal/devstack"
 	"github.com/certflow/certflow/internal/logging"
+	"github.com/certflow/certflow/internal/payloadstore"
 )
 
 // Options configure a Cluster.
@@ -164,10 +165,17 @@ func (c *Cluster) startCertflow(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	store, err := payloadstore.Open(c.Emulators.Config.PayloadStore)
+	if err != nil {
+		return err
+	}
 	opts := client.Options{HostPort: c.Address, Logger: logging.NewTemporal(zerolog.Nop())}
 	if cd != nil {
 		opts.DataConverter, opts.FailureConverter = cd.DataConverter(), cd.FailureConverter()
 	}
+	// The workers, started with the emulators' configuration, share this
+	// store (a folder beside the PKI).
+	store.Apply(&opts)
 	if c.Client, err = client.Dial(opts); err != nil {
 		return err
 	}

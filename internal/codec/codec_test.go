@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 )
 
@@ -138,7 +139,10 @@ func TestCodecServer(t *testing.T) {
 	enc, _ := c.DataConverter().ToPayloads(marker)
 	payloadJSON := `{"payloads":[{"metadata":{"encoding":"` + base64.StdEncoding.EncodeToString(enc.Payloads[0].Metadata["encoding"]) +
 		`","encryption-key-id":"` + base64.StdEncoding.EncodeToString([]byte("k1")) + `"},"data":"` + base64.StdEncoding.EncodeToString(enc.Payloads[0].Data) + `"}]}`
-	h := Handler(c, "http://localhost:8233", "t0k")
+	h, err := Handler(c, converter.ExternalStorage{}, "http://localhost:8233", "t0k")
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name, method, origin, auth string
 		want                       int

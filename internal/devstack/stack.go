@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"github.com/certflow/certflow/internal/config"
 	"github.com/certflow/certflow/internal/logging"
 	"github.com/certflow/certflow/internal/metrics"
+	"github.com/certflow/certflow/internal/payloadstore"
 	"github.com/certflow/certflow/internal/provider/humanos"
 	"github.com/certflow/certflow/internal/sandbox/devpki"
 	husandbox "github.com/certflow/certflow/internal/sandbox/humanos"
@@ -61,6 +63,12 @@ type Options struct {
 	// AllowPlaintext is CERTFLOW_ALLOW_PLAINTEXT: without CodecKeys the
 	// stack starts only with it.
 	AllowPlaintext bool
+	// PayloadStore is where the worker and the stack's client keep
+	// payloads too big for history (CERTFLOW_PAYLOAD_STORE). Its URL
+	// empty means a file store in the folder "payloads" beside PKIDir
+	// (.dev/payloads for make dev), so the dev stack takes document scans
+	// of real size as production does.
+	PayloadStore config.PayloadStore
 	// Log receives the worker's logs.
 	Log zerolog.Logger
 }
@@ -79,12 +87,14 @@ func Simulated(d time.Duration) Options {
 
 // Stack is a running set of emulators and a worker.
 type Stack struct {
-	Client     client.Client
-	Metrics    *metrics.Metrics
-	Uanataca   *uasandbox.Server
-	Universign *ussandbox.Server
-	MasStack   *mssandbox.Server
-	Humanos    *husandbox.Server
+	Client  client.Client
+	Metrics *metrics.Metrics
+	// PayloadStore is the store of Client and of the worker.
+	PayloadStore *payloadstore.Store
+	Uanataca     *uasandbox.Server
+	Universign   *ussandbox.Server
+	MasStack     *mssandbox.Server
+	Humanos      *husandbox.Server
 	// WebhookURL is the worker's Uanataca webhook endpoint.
 	WebhookURL string
 	// Config is the worker's configuration, as the worker runs it.
@@ -118,17 +128,23 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 		httpListener.Close()
 		return nil, err
 	}
+	if s.PayloadStore, err = payloadstore.Open(s.Config.PayloadStore); err != nil {
+		s.Close()
+		httpListener.Close()
+		return nil, err
+	}
 	clientOpts := client.Options{HostPort: opts.TemporalAddress, Logger: logging.NewTemporal(opts.Log), MetricsHandler: s.Metrics.Temporal}
 	if clientCodec := worker.ClientCodec(s.Config.Codec, cd); clientCodec != nil {
 		clientOpts.DataConverter, clientOpts.FailureConverter = clientCodec.DataConverter(), clientCodec.FailureConverter()
 	}
+	s.PayloadStore.Apply(&clientOpts)
 	s.Client, err = client.Dial(clientOpts)
 	if err != nil {
 		s.Close()
 		httpListener.Close()
 		return nil, fmt.Errorf("connecting to Temporal at %s: %w", opts.TemporalAddress, err)
 	}
-	w, err := worker.New(s.Config, s.Client, opts.Log, s.Metrics, cd)
+	w, err := worker.New(s.Config, s.Client, opts.Log, s.Metrics, cd, s.PayloadStore)
 	if err != nil {
 		s.Close()
 		httpListener.Close()
@@ -187,6 +203,15 @@ func StartEmulators(opts Options, workerAddr string) (*Stack, error) {
 		},
 	}
 	s.Config.Codec = config.Codec{Keys: opts.CodecKeys, UIOrigin: opts.WebUIURL, AllowPlaintext: opts.AllowPlaintext}
+	s.Config.PayloadStore = opts.PayloadStore
+	if s.Config.PayloadStore.URL == "" {
+		dir, err := filepath.Abs(filepath.Join(filepath.Dir(opts.PKIDir), payloadstore.DevDirName))
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		s.Config.PayloadStore.URL = (&url.URL{Scheme: "file", Path: dir}).String()
+	}
 	if err := s.startPolledEmulators(opts); err != nil {
 		s.Close()
 		return nil, err

@@ -46,6 +46,10 @@ import (
 	"github.com/certflow/certflow/internal/config"
 )
 
+// DevDirName is the dev stack's store, a folder beside its PKI and key
+// (.dev/payloads for make dev).
+const DevDirName = "payloads"
+
 // DefaultThreshold is the size from which a payload is stored when the
 // configuration says nothing (the SDK's own default too).
 const DefaultThreshold = 256 << 10

@@ -1,0 +1,90 @@
+package certflowclient
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/kelseyhightower/envconfig"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/converter"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/certflow/certflow/internal/config"
+	"github.com/certflow/certflow/internal/payloadstore"
+)
+
+// ErrInputTooLarge is matched (errors.Is) by the error of a start whose
+// input is larger than Temporal takes in history (2 MB a payload, 4 MB a
+// request, by default): Uanataca document scans of real size, given to a
+// Temporal client without certflow's payload store. Give the client the
+// store (PayloadStore, in client.Options.ExternalStorage), the same the
+// workers use.
+var ErrInputTooLarge = errors.New("workflow input too large for Temporal's history: configure the payload store, CERTFLOW_PAYLOAD_STORE (README, \"Documents and the payload store\"), " +
+	"on this client (a Go service: certflowclient.PayloadStore in client.Options.ExternalStorage) as on the workers")
+
+// tooLarge turns Temporal's refusal of an oversized start — the server's
+// "Blob data size exceeds limit" or gRPC's message-size limit — into
+// ErrInputTooLarge, saying how large the input was; other errors pass.
+func tooLarge(err error, in any) error {
+	var invalid *serviceerror.InvalidArgument
+	sizeRefused := errors.As(err, &invalid) && strings.Contains(strings.ToLower(invalid.Message), "size exceeds limit")
+	if st, ok := status.FromError(err); ok && st.Code() == codes.ResourceExhausted && strings.Contains(st.Message(), "larger than max") {
+		sizeRefused = true
+	}
+	if !sizeRefused {
+		return err
+	}
+	size := "more than 2 MB"
+	if b, jerr := json.Marshal(in); jerr == nil {
+		size = fmt.Sprintf("%.1f MiB as JSON", float64(len(b))/(1<<20))
+	}
+	return fmt.Errorf("%w (the input is %s; Temporal said: %v)", ErrInputTooLarge, size, err)
+}
+
+// PayloadStoreSettings address certflow's payload store as the worker's
+// CERTFLOW_PAYLOAD_STORE, _THRESHOLD, _ACCESS_KEY and _SECRET_KEY do.
+type PayloadStoreSettings struct {
+	// URL is file:///absolute/dir (one host) or
+	// s3://bucket/prefix?endpoint=host:port&region=…&secure=true|false.
+	URL string
+	// Threshold is the size from which a payload is stored; 0: 256 KiB.
+	// Keep the workers' value.
+	Threshold int
+	// AccessKey and SecretKey are an S3 store's credentials; empty:
+	// AWS's usual ones (environment, ~/.aws, the instance's role).
+	AccessKey, SecretKey string
+}
+
+// PayloadStore returns the external storage certflow's workers use, for
+// the client.Options.ExternalStorage of the Temporal client a service
+// passes to New, so it can start issuances whose documents exceed what
+// Temporal keeps in history. Payloads are stored after the codec
+// (Encryption) encrypted them. Empty settings return the zero setting
+// (no store).
+func PayloadStore(s PayloadStoreSettings) (converter.ExternalStorage, error) {
+	store, err := payloadstore.Open(config.PayloadStore{
+		URL: s.URL, Threshold: config.ByteSize(s.Threshold), AccessKey: s.AccessKey, SecretKey: s.SecretKey,
+	})
+	if err != nil {
+		return converter.ExternalStorage{}, err
+	}
+	return store.ExternalStorage(), nil
+}
+
+// PayloadStoreFromEnv is PayloadStore configured by the environment
+// variables the worker reads (CERTFLOW_PAYLOAD_STORE, _THRESHOLD,
+// _ACCESS_KEY or _ACCESS_KEY_FILE, _SECRET_KEY or _SECRET_KEY_FILE).
+func PayloadStoreFromEnv() (converter.ExternalStorage, error) {
+	var cfg config.PayloadStore
+	if err := envconfig.Process("", &cfg); err != nil {
+		return converter.ExternalStorage{}, fmt.Errorf("reading CERTFLOW_PAYLOAD_STORE*: %w", err)
+	}
+	store, err := payloadstore.Open(cfg)
+	if err != nil {
+		return converter.ExternalStorage{}, err
+	}
+	return store.ExternalStorage(), nil
+}
