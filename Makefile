@@ -17,7 +17,7 @@ CLUSTER_BIN := .tools/cluster/bin
 BUILD_ID ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)
 CLUSTER_TOOLS := $(CLUSTER_BIN)/temporal-server $(CLUSTER_BIN)/temporal-sql-tool $(CLUSTER_BIN)/temporal-ui
 
-.PHONY: dev demo test test-cluster fuzz temporal build generate bench-scratchcards bench-allocation bench-webhooks bench-scaleout bench-waiting bench-history cluster cluster-tools postgres
+.PHONY: dev demo test test-cluster fuzz temporal build generate bench bench-issuance bench-scratchcards bench-allocation bench-webhooks bench-scaleout bench-waiting bench-history cluster cluster-tools postgres
 
 ## dev: run the Temporal dev server + Web UI, the provider emulators and the worker until Ctrl-C
 dev: $(TEMPORAL)
@@ -59,6 +59,15 @@ bench-webhooks: $(TEMPORAL)
 N ?= 100
 bench-scratchcards: $(TEMPORAL)
 	go run ./cmd/certflow-bench -n $(N)
+
+## bench: issue 15's targets P1-P6 on their stacks (P3 on the cluster stack); prints the table the README carries
+bench: $(TEMPORAL) $(CLUSTER_BIN)/temporal-server $(CLUSTER_BIN)/temporal-sql-tool postgres
+	go build -o .tools/bin/ ./cmd/certflow-worker
+	go run ./cmd/certflow-bench table
+
+## bench-issuance: N issuances at once beside N bare SDK workflows of the same shape; prints both rates and their ratio
+bench-issuance: $(TEMPORAL)
+	go run ./cmd/certflow-bench issuance -n $(N)
 
 ## bench-allocation: scratchcard allocation alone, C at once on a fresh RA then again on its warm allocator, beside as many get_first_unused calls
 C ?= 50,200

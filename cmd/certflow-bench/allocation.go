@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"strconv"
@@ -41,11 +42,25 @@ func runAllocation(args []string) error {
 	if err != nil {
 		return err
 	}
+	var errs []error
+	err = measureAllocations(context.Background(), cs, func(_ int, when string, f allocationFigures, err error) {
+		if err != nil {
+			errs = append(errs, err)
+			return
+		}
+		fmt.Println(when+":", f)
+	})
+	return errors.Join(append(errs, err)...)
+}
+
+// measureAllocations measures, for each concurrency of cs, a burst on a
+// fresh RA (cold) then one on the same RA (warm), on one stack, and hands
+// each figure to each.
+func measureAllocations(ctx context.Context, cs []int, each func(c int, when string, f allocationFigures, err error)) error {
 	ras := map[string]int{}
 	for i, c := range cs {
 		ras[strconv.Itoa(121+i)] = 2*c + allocatorSlack
 	}
-	ctx := context.Background()
 	s, stop, err := startStack(ctx, uasandbox.Options{RAs: ras})
 	if err != nil {
 		return err
@@ -54,10 +69,7 @@ func runAllocation(args []string) error {
 	for i, c := range cs {
 		for _, when := range []string{"cold", "warm"} {
 			f, err := measureAllocation(ctx, s, strconv.Itoa(121+i), c)
-			if err != nil {
-				return err
-			}
-			fmt.Println(when+":", f)
+			each(c, when, f, err)
 		}
 	}
 	return nil

@@ -23,48 +23,67 @@ func runHistory(args []string) error {
 	webhooks := fs.Int("webhooks", 20, "webhooks delivered, the last one ISSUED; the rest half CREATED, half ENROLLREADY")
 	gap := fs.Duration("gap", 200*time.Millisecond, "time between two webhooks (each then has a workflow task of its own)")
 	fs.Parse(args)
+	f, err := measureHistory(context.Background(), *webhooks, *gap)
+	if err != nil {
+		return err
+	}
+	fmt.Println(f)
+	return nil
+}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+// historyFigures is one issuance's history: its events, and the webhooks,
+// signals, activities and workflow tasks among them.
+type historyFigures struct {
+	events, webhooks, signals, activities, tasks int
+}
+
+func (f historyFigures) String() string {
+	return fmt.Sprintf("history: %d events for one issuance with %d webhooks (%d signals, %d activities, %d workflow tasks)", f.events, f.webhooks, f.signals, f.activities, f.tasks)
+}
+
+func measureHistory(ctx context.Context, webhooks int, gap time.Duration) (historyFigures, error) {
+	f := historyFigures{webhooks: webhooks}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	// The emulator's own webhooks go nowhere: only the ones sent here count.
 	s, stop, err := startStack(ctx, uasandbox.Options{RAs: map[string]int{"121": 10}, WebhookURL: "http://127.0.0.1:1/unused", WebhookAttempts: 1})
 	if err != nil {
-		return err
+		return f, err
 	}
 	defer stop()
 	ids := issuanceIDs(1)
 	pks, err := startWaiting(ctx, s, ids, 1)
 	if err != nil {
-		return err
+		return f, err
 	}
 	target := s.WebhookURL
 	if token := s.Config.Uanataca.WebhookToken; token != "" {
 		target += "/" + url.PathEscape(token)
 	}
-	before := *webhooks - 1
-	for i := range *webhooks {
+	before := webhooks - 1
+	for i := range webhooks {
 		status := "CREATED"
 		switch {
 		case i == before:
 			if err := s.Uanataca.Emulator.Complete(pks[0]); err != nil {
-				return err
+				return f, err
 			}
 			status = "ISSUED"
 		case i == before/2:
 			if err := s.Uanataca.Emulator.Approve(pks[0]); err != nil {
-				return err
+				return f, err
 			}
 			fallthrough
 		case i > before/2:
 			status = "ENROLLREADY"
 		}
 		if err := postWebhook(ctx, http.DefaultClient, target, pks[0], status); err != nil {
-			return err
+			return f, err
 		}
-		time.Sleep(*gap)
+		time.Sleep(gap)
 	}
 	if err := s.Client.GetWorkflow(ctx, ids[0], "").Get(ctx, nil); err != nil {
-		return err
+		return f, err
 	}
 	counts := map[enumspb.EventType]int{}
 	total := 0
@@ -72,12 +91,12 @@ func runHistory(args []string) error {
 	for it.HasNext() {
 		e, err := it.Next()
 		if err != nil {
-			return err
+			return f, err
 		}
 		counts[e.GetEventType()]++
 		total++
 	}
-	fmt.Printf("history: %d events for one issuance with %d webhooks (%d signals, %d activities, %d workflow tasks)\n", total, *webhooks,
-		counts[enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED], counts[enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED], counts[enumspb.EVENT_TYPE_WORKFLOW_TASK_COMPLETED])
-	return nil
+	f.events, f.signals = total, counts[enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED]
+	f.activities, f.tasks = counts[enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED], counts[enumspb.EVENT_TYPE_WORKFLOW_TASK_COMPLETED]
+	return f, nil
 }

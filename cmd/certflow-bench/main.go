@@ -2,15 +2,19 @@
 // stack (Temporal dev server, emulators, worker in-process), or for
 // scaleout and waiting the cluster stack. Its modes:
 //
+//	certflow-bench table [-only P1,P5] [-waiting N] [-issuances N]
 //	certflow-bench [scratchcards] [-n N] [-issue-after D]
+//	certflow-bench issuance [-n N]
 //	certflow-bench allocation [-c 50,200]
 //	certflow-bench webhooks [-n N] [-c concurrency]
 //	certflow-bench scaleout [-n N]
 //	certflow-bench waiting [-n N] [-cache C]
 //	certflow-bench history [-webhooks W]
 //
+// table runs issue 15's targets P1–P6 and prints their table;
 // scratchcards (the default, so `make bench-scratchcards` runs it with
 // flags only) measures whole issuances and their scratchcard allocation;
+// issuance compares issuances with bare SDK workflows of their shape;
 // allocation measures allocation alone; webhooks measures the
 // webhook ingress against direct signals; scaleout compares one worker
 // process with two on PostgreSQL; waiting measures a worker holding many
@@ -65,8 +69,12 @@ func run(args []string) error {
 		return runHistory(args)
 	case "allocation":
 		return runAllocation(args)
+	case "issuance":
+		return runIssuance(args)
+	case "table":
+		return runTable(args)
 	}
-	return fmt.Errorf("unknown mode %q: want scratchcards, allocation, webhooks, scaleout, waiting or history", mode)
+	return fmt.Errorf("unknown mode %q: want table, scratchcards, issuance, allocation, webhooks, scaleout, waiting or history", mode)
 }
 
 // startStack starts a Temporal dev server and the dev stack on it, with

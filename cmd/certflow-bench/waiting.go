@@ -31,29 +31,61 @@ func runWaiting(args []string) error {
 	bin := fs.String("bin", ".tools/cluster/bin", "folder of temporal-server and temporal-sql-tool (make cluster-tools)")
 	workerBin := fs.String("worker-bin", ".tools/bin/certflow-worker", "the certflow worker binary")
 	fs.Parse(args)
-
-	dir, err := os.MkdirTemp("", "certflow-waiting")
+	f, err := measureWaiting(context.Background(), *n, *cache, *bin, *workerBin)
 	if err != nil {
 		return err
+	}
+	fmt.Println(f)
+	return nil
+}
+
+// waitingFigures is one worker process holding n waiting workflows.
+type waitingFigures struct {
+	n, cache      int
+	settled       time.Duration
+	ended         int64
+	rssMB, heapMB float64
+	goroutines    float64
+	// idleCPU is the worker's CPU seconds over idleWindow while they wait.
+	idleCPU float64
+}
+
+// idleWindow is how long the worker's CPU is read while nothing happens.
+const idleWindow = 30 * time.Second
+
+func (f waitingFigures) String() string {
+	cacheSize := "its default"
+	if f.cache > 0 {
+		cacheSize = strconv.Itoa(f.cache)
+	}
+	return fmt.Sprintf("waiting: %d workflows on one worker process (workflow cache %s), all waiting %s after the first start, %d ended\n"+
+		"worker: RSS %.0f MB, heap in use %.0f MB, goroutines %.0f; CPU while they wait: %.2f s over %s",
+		f.n, cacheSize, f.settled.Round(time.Second), f.ended, f.rssMB, f.heapMB, f.goroutines, f.idleCPU, idleWindow)
+}
+
+func measureWaiting(ctx context.Context, n, cache int, bin, workerBin string) (waitingFigures, error) {
+	f := waitingFigures{n: n, cache: cache}
+	dir, err := os.MkdirTemp("", "certflow-waiting")
+	if err != nil {
+		return f, err
 	}
 	defer os.RemoveAll(dir)
 	var env []string
-	if *cache > 0 {
-		env = append(env, "CERTFLOW_WORKFLOW_CACHE_SIZE="+strconv.Itoa(*cache))
+	if cache > 0 {
+		env = append(env, "CERTFLOW_WORKFLOW_CACHE_SIZE="+strconv.Itoa(cache))
 	}
-	ctx := context.Background()
 	c, err := cluster.Start(ctx, cluster.Options{
-		Dir: dir, PGDir: dir + "-pg", Bin: *bin, WorkerBin: *workerBin, Ports: cluster.Ports{Base: 25432}, Workers: 1,
+		Dir: dir, PGDir: dir + "-pg", Bin: bin, WorkerBin: workerBin, Ports: cluster.Ports{Base: 25432}, Workers: 1,
 		WorkerEnv: env, Emulators: devstack.Options{AllowPlaintext: true},
 	})
 	if err != nil {
-		return err
+		return f, err
 	}
 	defer os.RemoveAll(dir + "-pg")
 	defer c.Stop()
 
 	began := time.Now()
-	t := measure(*n, 50, func(i int) error {
+	t := measure(n, 50, func(i int) error {
 		_, err := c.Client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: fmt.Sprintf("waiting-%d", i), TaskQueue: "certflow"},
 			contract.UniversignRegistrationName, contract.UniversignRegistrationInput{
 				Registration: universign.CreateRegistration{Applicant: fmt.Sprintf("waiting%d@example.com", i), Level: "qcp"},
@@ -62,35 +94,29 @@ func runWaiting(args []string) error {
 		return err
 	})
 	if err := t.err("starts"); err != nil {
-		return err
+		return f, err
 	}
 	// Waiting: every registration created, and the worker idle again.
-	if err := poll(ctx, 15*time.Minute, func() (bool, error) { return c.Emulators.Universign.Emulator.Stats().Creates >= int64(*n), nil }); err != nil {
-		return err
+	if err := poll(ctx, 15*time.Minute, func() (bool, error) { return c.Emulators.Universign.Emulator.Stats().Creates >= int64(n), nil }); err != nil {
+		return f, err
 	}
-	settled := time.Since(began)
+	f.settled = time.Since(began)
 	time.Sleep(15 * time.Second)
 	cpuBefore := cpuSeconds(c.Workers[0].Pid())
-	time.Sleep(30 * time.Second)
+	time.Sleep(idleWindow)
 	idleCPU := cpuSeconds(c.Workers[0].Pid()) - cpuBefore
 
 	m, err := scrape(c.WorkerURL(0) + "/metrics")
 	if err != nil {
-		return err
+		return f, err
 	}
 	ended, err := c.Client.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Query: "ExecutionStatus != 'Running'"})
 	if err != nil {
-		return err
+		return f, err
 	}
-	cacheSize := "its default"
-	if *cache > 0 {
-		cacheSize = strconv.Itoa(*cache)
-	}
-	fmt.Printf("waiting: %d workflows on one worker process (workflow cache %s), all waiting %s after the first start, %d ended\n",
-		*n, cacheSize, settled.Round(time.Second), ended.GetCount())
-	fmt.Printf("worker: RSS %.0f MB, heap in use %.0f MB, goroutines %.0f; CPU while they wait: %.2f s over 30 s\n",
-		m["process_resident_memory_bytes"]/1e6, m["go_memstats_heap_inuse_bytes"]/1e6, m["go_goroutines"], idleCPU)
-	return nil
+	f.ended, f.rssMB, f.heapMB = ended.GetCount(), m["process_resident_memory_bytes"]/1e6, m["go_memstats_heap_inuse_bytes"]/1e6
+	f.goroutines, f.idleCPU = m["go_goroutines"], idleCPU
+	return f, nil
 }
 
 // scrape reads the unlabelled samples of a Prometheus text page.

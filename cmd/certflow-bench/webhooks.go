@@ -41,23 +41,37 @@ func runWebhooks(args []string) error {
 	if *n < 1 || *c < 1 {
 		return errors.New("-n and -c must be at least 1")
 	}
+	f, err := measureWebhooks(context.Background(), *n, *c)
+	fmt.Printf("webhooks: %d to waiting issuances, %d accepted, %d refused\n", f.n, len(f.ingress.latencies), f.ingress.failed())
+	printRate("ingress:", "webhooks/s", f.ingress)
+	printRate("direct signal:", "signals/s", f.direct)
+	return err
+}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+// webhookFigures is n webhooks at the ingress beside n direct signals.
+type webhookFigures struct {
+	n               int
+	ingress, direct timings
+}
+
+func measureWebhooks(ctx context.Context, n, c int) (webhookFigures, error) {
+	f := webhookFigures{n: n}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
 	// The emulator's own webhooks (it sends one when a request is created)
 	// go to a closed port, once: left empty, the dev stack would point them
 	// at the ingress, and they would mix with the ones measured.
 	s, stop, err := startStack(ctx, uasandbox.Options{
-		RAs: map[string]int{"121": *n + 10}, WebhookURL: "http://127.0.0.1:1/unused", WebhookAttempts: 1,
+		RAs: map[string]int{"121": n + 10}, WebhookURL: "http://127.0.0.1:1/unused", WebhookAttempts: 1,
 	})
 	if err != nil {
-		return err
+		return f, err
 	}
 	defer stop() // the issuances go with the dev server, which keeps nothing
-	ids := issuanceIDs(*n)
-	pks, err := startWaiting(ctx, s, ids, *c)
+	ids := issuanceIDs(n)
+	pks, err := startWaiting(ctx, s, ids, c)
 	if err != nil {
-		return err
+		return f, err
 	}
 
 	// The ingress wants the URL token the RA is given, when one is set.
@@ -67,26 +81,24 @@ func runWebhooks(args []string) error {
 	}
 	// As many idle connections as senders: the default two per host would
 	// have most POSTs open a new connection, and measure that.
-	senders := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: *c}}
-	if err := settle(ctx, s.Client, ids, *c); err != nil {
-		return err
+	senders := &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: c}}
+	if err := settle(ctx, s.Client, ids, c); err != nil {
+		return f, err
 	}
-	ingress := measure(*n, *c, func(i int) error { return postWebhook(ctx, senders, target, pks[i], "ENROLLREADY") })
+	ingress := measure(n, c, func(i int) error { return postWebhook(ctx, senders, target, pks[i], "ENROLLREADY") })
 	// Each webhook makes its issuance re-read the request; that work is
 	// done before the baseline starts, so it does not slow the baseline.
-	if err := settle(ctx, s.Client, ids, *c); err != nil {
-		return err
+	if err := settle(ctx, s.Client, ids, c); err != nil {
+		return f, err
 	}
-	direct := measure(*n, *c, func(i int) error {
+	direct := measure(n, c, func(i int) error {
 		// Another status than the webhook's, so the issuance takes it as a
 		// new hint and does the same work as for the webhook.
 		return s.Client.SignalWorkflow(ctx, ids[i], "", contract.SignalWebhook, contract.UanatacaWebhook{PK: pks[i], Status: "VIDEOREVIEW"})
 	})
 
-	fmt.Printf("webhooks: %d to waiting issuances, %d accepted, %d refused\n", *n, len(ingress.latencies), ingress.failed())
-	printRate("ingress:", "webhooks/s", ingress)
-	printRate("direct signal:", "signals/s", direct)
-	return errors.Join(ingress.err("webhooks"), direct.err("direct signals"))
+	f.ingress, f.direct = ingress, direct
+	return f, errors.Join(ingress.err("webhooks"), direct.err("direct signals"))
 }
 
 // startWaiting starts the issuances and returns their request pks once
