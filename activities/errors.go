@@ -20,7 +20,7 @@ import (
 // activities return. Workflows and callers match on these names; never
 // rename one.
 const (
-	ErrTypeBadRequest             = "ProviderBadRequest"         // 400, 415, 422: the request itself is wrong
+	ErrTypeBadRequest             = "ProviderBadRequest"         // 400, 413, 415, 422: the request itself is wrong
 	ErrTypeUnauthorized           = "ProviderUnauthorized"       // 401: credentials missing or rejected
 	ErrTypeForbidden              = "ProviderForbidden"          // 403: credentials lack a permission
 	ErrTypeNotFound               = "ProviderNotFound"           // 404
@@ -42,7 +42,10 @@ var nonRetryable = map[int]string{
 	http.StatusConflict:             ErrTypeConflict,
 	http.StatusPreconditionFailed:   ErrTypeWrongState,
 	http.StatusUnsupportedMediaType: ErrTypeBadRequest,
-	http.StatusUnprocessableEntity:  ErrTypeBadRequest,
+	// A body too large (a document scan above what the provider, or a
+	// proxy in front of it, takes) is as large on every retry.
+	http.StatusRequestEntityTooLarge: ErrTypeBadRequest,
+	http.StatusUnprocessableEntity:   ErrTypeBadRequest,
 }
 
 // mapError turns a provider client error into the error Temporal should see.

@@ -29,6 +29,7 @@ func TestMapError(t *testing.T) {
 		{"conflict", http.StatusConflict, 0, ErrTypeConflict, false, 0},
 		{"wrong state", http.StatusPreconditionFailed, 0, ErrTypeWrongState, false, 0},
 		{"unsupported media", http.StatusUnsupportedMediaType, 0, ErrTypeBadRequest, false, 0},
+		{"body too large", http.StatusRequestEntityTooLarge, 0, ErrTypeBadRequest, false, 0},
 		{"unprocessable", http.StatusUnprocessableEntity, 0, ErrTypeBadRequest, false, 0},
 		{"rate limited with Retry-After", http.StatusTooManyRequests, 7 * time.Second, ErrTypeRateLimited, true, 7 * time.Second},
 		{"rate limited without Retry-After", http.StatusTooManyRequests, 0, ErrTypeRateLimited, true, 0},

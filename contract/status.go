@@ -18,7 +18,11 @@ type Status struct {
 	// Subjects are the people of a multi-person request (Humanos): the
 	// link and code to send each, and what is known of their progress.
 	Subjects []SubjectStatus `json:"subjects,omitempty"`
-	Deadline time.Time       `json:"deadline,omitzero"`
+	// Documents are the documents a Uanataca issuance uploads, as far as
+	// they went: what an operator may see of them (never their content
+	// or file name).
+	Documents []DocumentStatus `json:"documents,omitempty"`
+	Deadline  time.Time        `json:"deadline,omitzero"`
 	// CancelReason is why the workflow was cancelled, as the canceller
 	// said (certflow cancel --reason), once the cancellation is acted on.
 	CancelReason string    `json:"cancel_reason,omitempty"`
@@ -32,4 +36,14 @@ type SubjectStatus struct {
 	Code           string `json:"code,omitempty"`
 	IdentityStatus string `json:"identity_status,omitempty"`
 	OTPFailures    int    `json:"otp_failures,omitempty"`
+}
+
+// DocumentStatus is one document of a Uanataca issuance's input: its
+// type, size in bytes and SHA-256 (hex) — enough to tell which scan it is
+// and that the RA got it whole — and whether the RA accepted it.
+type DocumentStatus struct {
+	Type     string `json:"type"`
+	Size     int    `json:"size"`
+	SHA256   string `json:"sha256"`
+	Uploaded bool   `json:"uploaded"`
 }

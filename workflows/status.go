@@ -1,12 +1,15 @@
 package workflows
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/certflow/certflow/contract"
+	"github.com/certflow/certflow/internal/provider/uanataca"
 )
 
 // tracker keeps a workflow's Status, answers the status query with it, and
@@ -83,6 +86,27 @@ func (t *tracker) cancelReason() string {
 		t.touch()
 	}
 	return t.s.CancelReason
+}
+
+// documents records the documents to upload, as the status shows them:
+// type, size and SHA-256, never content or file name (a file name can
+// carry a name).
+func (t *tracker) documents(docs []uanataca.Document) {
+	if len(docs) == 0 {
+		return
+	}
+	t.s.Documents = make([]contract.DocumentStatus, len(docs))
+	for i, d := range docs {
+		sum := sha256.Sum256(d.Content)
+		t.s.Documents[i] = contract.DocumentStatus{Type: d.Type, Size: len(d.Content), SHA256: hex.EncodeToString(sum[:])}
+	}
+	t.touch()
+}
+
+// documentUploaded records that the RA accepted document i.
+func (t *tracker) documentUploaded(i int) {
+	t.s.Documents[i].Uploaded = true
+	t.touch()
 }
 
 // actionURL records the link the person must open.

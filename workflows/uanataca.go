@@ -21,9 +21,19 @@ const (
 	uanatacaDefaultTimeout = 30 * 24 * time.Hour
 	uanatacaDefaultPoll    = time.Hour
 	uanatacaMaxTimeout     = 366 * 24 * time.Hour
-	// uanatacaMaxDocuments bounds the documents' total size: they travel
-	// in workflow history, whose payloads Temporal limits to 2 MB.
-	uanatacaMaxDocuments = 1536 << 10
+	// uanatacaMaxDocument and uanatacaMaxDocuments bound the scans, one
+	// and all together: a phone photo or a scanned PDF of an identity
+	// document is 1 to 6 MB, so 10 MiB leaves room for a high-resolution
+	// scan, and 32 MiB in all holds front, rear and selfie at that size
+	// with an extra document beside them. They no longer travel in
+	// history: the input (about 4/3 of this once base64-encoded and
+	// encrypted) and each upload's argument go to the payload store
+	// (internal/payloadstore), history keeping a reference of a few
+	// hundred bytes each. The RA documents no limit of its own (its
+	// emulator takes 32 MiB an upload); a 413 from it fails the upload
+	// at once (ProviderBadRequest).
+	uanatacaMaxDocument  = 10 << 20
+	uanatacaMaxDocuments = 32 << 20
 	// uanatacaCardAttempts bounds how often a card the RA refuses as used
 	// (by a request made outside certflow) is replaced before the issuance
 	// fails.
@@ -49,6 +59,9 @@ func validateUanataca(in contract.UanatacaIssuanceInput) error {
 		}
 		if len(d.Content) == 0 || d.Filename == "" {
 			problems = append(problems, fmt.Errorf("documents[%d]: give a filename and the file's content (base64)", i))
+		}
+		if len(d.Content) > uanatacaMaxDocument {
+			problems = append(problems, fmt.Errorf("documents[%d].content: %d bytes, more than the %d allowed for a document; send a smaller scan", i, len(d.Content), uanatacaMaxDocument))
 		}
 		total += len(d.Content)
 	}
@@ -85,10 +98,14 @@ func (u *uanatacaIssuance) setup(ctx workflow.Context) error {
 
 func (u *uanatacaIssuance) run(ctx workflow.Context) (*contract.UanatacaIssuanceResult, error) {
 	problems := checkInput(u.raw, &u.in, validateUanataca)
+	// The raw input holds the documents once more; the issuance waits for
+	// weeks, and a cached workflow should not keep them twice.
+	u.raw = nil
 	deadline, err := u.t.begin(problems, u.in.Timeout.Or(uanatacaDefaultTimeout))
 	if err != nil {
 		return nil, err
 	}
+	u.t.documents(u.in.Documents)
 	created, err := u.create(ctx)
 	if err != nil {
 		u.t.stage(contract.StageFailed)
@@ -109,7 +126,11 @@ func (u *uanatacaIssuance) run(ctx workflow.Context) (*contract.UanatacaIssuance
 	}
 	w := newWait(u.t, u, req, u.hints, created)
 	if ctx.Err() == nil {
-		if err := u.submitDocumentsBy(ctx, deadline); err != nil {
+		err := u.submitDocumentsBy(ctx, deadline)
+		// Uploaded or given up: the scans are not needed any more, and the
+		// wait that follows may last weeks.
+		u.in.Documents = nil
+		if err != nil {
 			w.abandon(ctx)
 			return nil, err
 		}
@@ -228,10 +249,11 @@ func (u *uanatacaIssuance) submitDocumentsBy(ctx workflow.Context, deadline time
 // submitDocuments uploads the documents and asks for approval.
 func (u *uanatacaIssuance) submitDocuments(ctx workflow.Context) error {
 	u.t.stage(contract.StageSubmittingDocuments)
-	for _, d := range u.in.Documents {
+	for i, d := range u.in.Documents {
 		if err := workflow.ExecuteActivity(summarize(withCalls(ctx), "Upload "+d.Type), u.ua.UploadUanatacaDocument, activities.RequestPK{PK: u.res.PK}, d).Get(ctx, nil); err != nil {
 			return err
 		}
+		u.t.documentUploaded(i)
 	}
 	var approval activities.ApproveResult
 	if err := workflow.ExecuteActivity(summarize(withCalls(ctx), "Approve the request (RAO)"), u.ua.ApproveUanatacaRequest, activities.RequestPK{PK: u.res.PK}).Get(ctx, &approval); err != nil {

@@ -2,9 +2,14 @@ package workflows
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -508,6 +513,59 @@ func TestUanatacaDocumentsUploadedAndApproved(t *testing.T) {
 	}
 	if env.ra.count("upload") != 2 || env.ra.count("approve") != 1 || !res.Approved {
 		t.Fatalf("uploads=%d approvals=%d approved=%v", env.ra.count("upload"), env.ra.count("approve"), res.Approved)
+	}
+
+	// The status shows each document's type, size and SHA-256 to an
+	// operator, never its content or file name.
+	st := env.status(t)
+	want := []contract.DocumentStatus{
+		{Type: uanataca.DocumentFront, Size: 5, Uploaded: true},
+		{Type: uanataca.DocumentRear, Size: 4, Uploaded: true},
+	}
+	for i, d := range in.Documents {
+		sum := sha256.Sum256(d.Content)
+		want[i].SHA256 = hex.EncodeToString(sum[:])
+	}
+	if !slices.Equal(st.Documents, want) {
+		t.Fatalf("status documents %+v, want %+v", st.Documents, want)
+	}
+	shown, _ := json.Marshal(st)
+	for _, secret := range []string{"front.jpg", "rear.jpg", base64.StdEncoding.EncodeToString([]byte("front"))} {
+		if strings.Contains(string(shown), secret) {
+			t.Errorf("the status shows %q: %s", secret, shown)
+		}
+	}
+}
+
+// Scans of real size are accepted (three of 5 MB, one of 10 MiB); one
+// larger than 10 MiB, or more than 32 MiB in all, is refused by name.
+func TestUanatacaDocumentLimits(t *testing.T) {
+	doc := func(typ string, size int) uanataca.Document {
+		return uanataca.Document{Type: typ, Filename: typ + ".jpg", Content: make([]byte, size)}
+	}
+	tests := []struct {
+		name string
+		docs []uanataca.Document
+		want string // "" when accepted
+	}{
+		{"three scans of 5 MB", []uanataca.Document{doc("document_front", 5e6), doc("document_rear", 5e6), doc("document_owner", 5e6)}, ""},
+		{"one of 10 MiB", []uanataca.Document{doc("document_front", 10<<20)}, ""},
+		{"three of 10 MiB and a small extra", []uanataca.Document{doc("document_front", 10<<20), doc("document_rear", 10<<20), doc("document_owner", 10<<20), doc("extra_document", 1<<20)}, ""},
+		{"one above 10 MiB", []uanataca.Document{doc("document_front", 1e6), doc("document_rear", 10<<20+1)}, "documents[1].content: 10485761 bytes"},
+		{"more than 32 MiB in all", []uanataca.Document{doc("document_front", 10<<20), doc("document_rear", 10<<20), doc("document_owner", 10<<20), doc("extra_document", 3<<20)}, "documents: 34603008 bytes in all"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := validIssuance()
+			in.Documents = tt.docs
+			err := validateUanataca(in)
+			if tt.want == "" && err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			if tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
+				t.Fatalf("error %v, want it to say %q", err, tt.want)
+			}
+		})
 	}
 }
 

@@ -2,9 +2,13 @@ package uanataca_test
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -283,5 +287,38 @@ func TestListScratchcardsPagesAgainstEmulator(t *testing.T) {
 	}
 	if len(sns) != 25 || sns[0] != string(first.SN) || !slices.IsSorted(sns) {
 		t.Fatalf("listed %d cards %v; want 25 in ascending order starting with the first unused %s", len(sns), sns, first.SN)
+	}
+}
+
+// Scans of real size go through the client and the emulator whole: a
+// 10 MiB document (certflow's limit for one) arrives byte for byte, and
+// one above the emulator's limit is refused with a 400 that says why.
+func TestEmulatorTakesRealSizeScans(t *testing.T) {
+	ctx := context.Background()
+	c, srv, _ := startEmulator(t, 1)
+	card, err := c.GetFirstUnusedScratchcard(ctx, "121")
+	if err != nil {
+		t.Fatal(err)
+	}
+	created, err := c.CreateRequest(ctx, citizenRequest(card.SN))
+	if err != nil {
+		t.Fatal(err)
+	}
+	scan := make([]byte, 10<<20)
+	if _, err := rand.Read(scan); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.UploadDocument(ctx, created.PK, uanataca.Document{Type: uanataca.DocumentFront, Filename: "front.jpg", Content: scan}); err != nil {
+		t.Fatalf("uploading 10 MiB: %v", err)
+	}
+	sum := sha256.Sum256(scan)
+	got := srv.Emulator.Uploads(created.PK)
+	if len(got) != 1 || got[0] != (sandbox.Upload{Type: uanataca.DocumentFront, Size: 10 << 20, SHA256: hex.EncodeToString(sum[:])}) {
+		t.Fatalf("the emulator received %+v, want the scan byte for byte", got)
+	}
+
+	_, err = c.UploadDocument(ctx, created.PK, uanataca.Document{Type: uanataca.DocumentRear, Filename: "rear.jpg", Content: make([]byte, 33<<20)})
+	if provider.StatusOf(err) != 400 || !strings.Contains(err.Error(), "too large") {
+		t.Fatalf("uploading 33 MiB: %v, want 400 saying it is too large", err)
 	}
 }

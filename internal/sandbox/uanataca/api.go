@@ -2,6 +2,8 @@ package uanataca
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -373,7 +375,13 @@ func (e *Emulator) uploadDocument(w http.ResponseWriter, r *http.Request, pk str
 		writeError(w, http.StatusBadRequest, "Missing required field: document (the file part of the multipart body)")
 		return
 	}
+	digest := sha256.New()
+	_, err = io.Copy(digest, file)
 	file.Close()
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "Invalid upload: could not read the document ("+err.Error()+")")
+		return
+	}
 	if fh.Size == 0 {
 		writeError(w, http.StatusBadRequest, "The submitted document is empty")
 		return
@@ -388,6 +396,7 @@ func (e *Emulator) uploadDocument(w http.ResponseWriter, r *http.Request, pk str
 		return
 	}
 	req.docs[docType]++
+	req.uploads = append(req.uploads, Upload{Type: docType, Size: fh.Size, SHA256: hex.EncodeToString(digest.Sum(nil))})
 	docPK := e.nextDocPK
 	e.nextDocPK++
 	writeJSON(w, http.StatusCreated, map[string]any{"pk": docPK, "type": docType})

@@ -225,6 +225,7 @@ type request struct {
 	email       string
 	webhookURL  string
 	docs        map[string]int // uploaded documents by type
+	uploads     []Upload       // every upload, in order
 	certs       []certificate
 	timer       *time.Timer // pending automatic transition
 }
@@ -381,6 +382,24 @@ func (e *Emulator) Status(pk int64) (string, bool) {
 		return "", false
 	}
 	return r.status, true
+}
+
+// Upload is a document the emulator received with pl_upload_document:
+// its type, size and SHA-256; the content itself is not kept.
+type Upload struct {
+	Type   string
+	Size   int64
+	SHA256 string
+}
+
+// Uploads returns the documents uploaded to request pk, in order.
+func (e *Emulator) Uploads(pk int64) []Upload {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if r := e.requests[pk]; r != nil {
+		return slices.Clone(r.uploads)
+	}
+	return nil
 }
 
 // Approve simulates a RAO approving request pk in the RA's web UI:
