@@ -45,6 +45,12 @@ type Options struct {
 	// Identity names the caller in the history events it causes (a
 	// cancellation's requester); empty: the SDK's default, pid@host.
 	Identity string
+	// PayloadStore says the Temporal client keeps large payloads in
+	// certflow's payload store (its client.Options.ExternalStorage is
+	// PayloadStore's). Without it, an input larger than Temporal takes
+	// in history (Uanataca document scans of real size) is refused
+	// before it is sent, with ErrInputTooLarge.
+	PayloadStore bool
 }
 
 // Client starts certflow workflows and acts on them. It does not own the
@@ -130,6 +136,11 @@ func (c *Client) StartHumanosRequest(ctx context.Context, id string, in contract
 func start[R any](ctx context.Context, c *Client, kind, workflowType, id, summary string, in any) (Run[R], error) {
 	if id == "" {
 		id = kind + "-" + uuid.NewString()
+	}
+	if !c.opts.PayloadStore {
+		if err := fitsInHistory(in); err != nil {
+			return Run[R]{}, fmt.Errorf("starting %s %s: %w", workflowType, id, err)
+		}
 	}
 	run, err := c.temporal.ExecuteWorkflow(ctx, startOptions(id, c.opts.TaskQueue, summary), workflowType, in)
 	var started *serviceerror.WorkflowExecutionAlreadyStarted

@@ -17,13 +17,31 @@ import (
 )
 
 // ErrInputTooLarge is matched (errors.Is) by the error of a start whose
-// input is larger than Temporal takes in history (2 MB a payload, 4 MB a
-// request, by default): Uanataca document scans of real size, given to a
-// Temporal client without certflow's payload store. Give the client the
-// store (PayloadStore, in client.Options.ExternalStorage), the same the
-// workers use.
+// input is larger than Temporal takes in history (2 MiB a payload, 4 MB
+// a request, by default): Uanataca document scans of real size, given to
+// a Client without Options.PayloadStore (refused before sending), or to
+// a Temporal client without certflow's payload store (refused by
+// Temporal). Give the Temporal client the store (PayloadStore, in
+// client.Options.ExternalStorage), the same the workers use, and say so
+// in Options.PayloadStore.
 var ErrInputTooLarge = errors.New("workflow input too large for Temporal's history: configure the payload store, CERTFLOW_PAYLOAD_STORE (README, \"Documents and the payload store\"), " +
 	"on this client (a Go service: certflowclient.PayloadStore in client.Options.ExternalStorage) as on the workers")
+
+// maxInlineInput is the largest input, as JSON, that Temporal takes in
+// history by default (2 MiB a payload, its blob size limit), less room
+// for the encryption and the payload's framing.
+const maxInlineInput = 2<<20 - 1<<10
+
+// fitsInHistory refuses, with ErrInputTooLarge, an input too large to
+// send without a payload store: sending it would only earn Temporal's
+// refusal (or, above 4 MB, gRPC's), after the time it takes to send.
+func fitsInHistory(in any) error {
+	b, err := json.Marshal(in)
+	if err != nil || len(b) <= maxInlineInput {
+		return nil // the SDK says what is wrong with an input it cannot encode
+	}
+	return fmt.Errorf("%w (the input is %.1f MiB as JSON, and Temporal takes 2 MiB in history)", ErrInputTooLarge, float64(len(b))/(1<<20))
+}
 
 // tooLarge turns Temporal's refusal of an oversized start — the server's
 // "Blob data size exceeds limit" or gRPC's message-size limit — into

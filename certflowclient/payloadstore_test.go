@@ -13,9 +13,43 @@ import (
 	"github.com/certflow/certflow/contract"
 )
 
+// Without a payload store, an input larger than Temporal takes is refused
+// before anything is sent, saying to configure the store; one that fits
+// is sent; with the store, a large one is sent.
+func TestStartTooLargeWithoutAStoreIsNotSent(t *testing.T) {
+	big := contract.UanatacaIssuanceInput{Documents: []UanatacaDocument{{Type: "document_front", Filename: "f.jpg", Content: make([]byte, 2<<20)}}}
+	small := contract.UanatacaIssuanceInput{Documents: []UanatacaDocument{{Type: "document_front", Filename: "f.jpg", Content: make([]byte, 1<<20)}}}
+	tests := []struct {
+		name   string
+		store  bool
+		in     contract.UanatacaIssuanceInput
+		tooBig bool
+	}{
+		{"large without a store", false, big, true},
+		{"small without a store", false, small, false},
+		{"large with the store", true, big, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &fakeTemporal{result: "{}"}
+			_, err := New(f, Options{PayloadStore: tt.store}).StartUanatacaIssuance(context.Background(), "", tt.in)
+			if errors.Is(err, ErrInputTooLarge) != tt.tooBig || (err != nil) != tt.tooBig {
+				t.Fatalf("error %v, want ErrInputTooLarge: %v", err, tt.tooBig)
+			}
+			if sent := f.workflowType != nil; sent == tt.tooBig {
+				t.Fatalf("sent: %v; an input too large must not be, any other must", sent)
+			}
+			if tt.tooBig && !strings.Contains(err.Error(), "CERTFLOW_PAYLOAD_STORE") {
+				t.Errorf("error %v does not say what to configure", err)
+			}
+		})
+	}
+}
+
 // Temporal's refusals of an oversized input — the server's blob limit
-// (2 MB) and gRPC's message limit (4 MB) — say to configure the payload
-// store; other refusals stay as they are.
+// (2 MB) and gRPC's message limit (4 MB), for a client that says it has
+// the store but whose Temporal client has none — say to configure the
+// payload store; other refusals stay as they are.
 func TestStartTooLargeSaysToConfigureTheStore(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -30,7 +64,7 @@ func TestStartTooLargeSaysToConfigureTheStore(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := New(&fakeTemporal{startErr: tt.err}, Options{})
+			c := New(&fakeTemporal{startErr: tt.err}, Options{PayloadStore: true})
 			in := contract.UanatacaIssuanceInput{Documents: []UanatacaDocument{{Type: "document_front", Filename: "f.jpg", Content: make([]byte, 3<<20)}}}
 			_, err := c.StartUanatacaIssuance(context.Background(), "", in)
 			if errors.Is(err, ErrInputTooLarge) != tt.tooBig || !strings.Contains(err.Error(), tt.mention) {

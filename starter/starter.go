@@ -261,7 +261,10 @@ func (c *CLI) uiLink(id string) string {
 
 // certflow is the typed client over tc, as this CLI is configured.
 func (c *CLI) certflow(tc client.Client) *certflowclient.Client {
-	return certflowclient.New(tc, certflowclient.Options{TaskQueue: c.Config.TaskQueue, Namespace: c.namespace(), Identity: identity()})
+	return certflowclient.New(tc, certflowclient.Options{
+		TaskQueue: c.Config.TaskQueue, Namespace: c.namespace(), Identity: identity(),
+		PayloadStore: c.Config.PayloadStore.URL != "",
+	})
 }
 
 // withClient dials Temporal, runs fn and closes the connection.

@@ -20,6 +20,7 @@ import (
 	"github.com/rs/zerolog"
 	"go.temporal.io/sdk/client"
 	tenv "go.temporal.io/sdk/contrib/envconfig"
+	"go.temporal.io/sdk/converter"
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -80,10 +81,7 @@ func Dial(log zerolog.Logger, m *metrics.Metrics, cd *codec.Codec, store *payloa
 	if m != nil {
 		opts.MetricsHandler = m.Temporal
 	}
-	if cd != nil {
-		opts.DataConverter, opts.FailureConverter = cd.DataConverter(), cd.FailureConverter()
-	}
-	store.Apply(&opts)
+	ConfigureClient(&opts, cd, store)
 	c, err := client.Dial(opts)
 	if err != nil {
 		addr := opts.HostPort
@@ -93,6 +91,21 @@ func Dial(log zerolog.Logger, m *metrics.Metrics, cd *codec.Codec, store *payloa
 		return nil, fmt.Errorf("connecting to Temporal at %s (set TEMPORAL_ADDRESS): %w", addr, err)
 	}
 	return c, nil
+}
+
+// ConfigureClient sets what a Temporal client running or starting
+// certflow's workflows needs in opts: cd's converters (nil: the SDK's
+// own, in clear), and store (nil: none). Data conversion does not count
+// towards the SDK's deadlock detection: encrypting and decrypting a
+// Uanataca issuance's document scans, tens of MB, may take longer than
+// the second it allows workflow code between two yields.
+func ConfigureClient(opts *client.Options, cd *codec.Codec, store *payloadstore.Store) {
+	opts.DataConverter = converter.GetDefaultDataConverter()
+	if cd != nil {
+		opts.DataConverter, opts.FailureConverter = cd.DataConverter(), cd.FailureConverter()
+	}
+	opts.DataConverter = workflow.DataConverterWithoutDeadlockDetection(opts.DataConverter)
+	store.Apply(opts)
 }
 
 // Worker is a configured certflow worker, not yet running.

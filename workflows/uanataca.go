@@ -97,7 +97,13 @@ func (u *uanatacaIssuance) setup(ctx workflow.Context) error {
 }
 
 func (u *uanatacaIssuance) run(ctx workflow.Context) (*contract.UanatacaIssuanceResult, error) {
-	problems := checkInput(u.raw, &u.in, validateUanataca)
+	var problems error
+	withoutDeadlockDetection(ctx, func() {
+		problems = checkInput(u.raw, &u.in, validateUanataca)
+		if problems == nil {
+			u.t.documents(u.in.Documents)
+		}
+	})
 	// The raw input holds the documents once more; the issuance waits for
 	// weeks, and a cached workflow should not keep them twice.
 	u.raw = nil
@@ -105,7 +111,6 @@ func (u *uanatacaIssuance) run(ctx workflow.Context) (*contract.UanatacaIssuance
 	if err != nil {
 		return nil, err
 	}
-	u.t.documents(u.in.Documents)
 	created, err := u.create(ctx)
 	if err != nil {
 		u.t.stage(contract.StageFailed)

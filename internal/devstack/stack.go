@@ -134,10 +134,7 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 		return nil, err
 	}
 	clientOpts := client.Options{HostPort: opts.TemporalAddress, Logger: logging.NewTemporal(opts.Log), MetricsHandler: s.Metrics.Temporal}
-	if clientCodec := worker.ClientCodec(s.Config.Codec, cd); clientCodec != nil {
-		clientOpts.DataConverter, clientOpts.FailureConverter = clientCodec.DataConverter(), clientCodec.FailureConverter()
-	}
-	s.PayloadStore.Apply(&clientOpts)
+	worker.ConfigureClient(&clientOpts, worker.ClientCodec(s.Config.Codec, cd), s.PayloadStore)
 	s.Client, err = client.Dial(clientOpts)
 	if err != nil {
 		s.Close()
