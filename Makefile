@@ -17,7 +17,7 @@ CLUSTER_BIN := .tools/cluster/bin
 BUILD_ID ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)
 CLUSTER_TOOLS := $(CLUSTER_BIN)/temporal-server $(CLUSTER_BIN)/temporal-sql-tool $(CLUSTER_BIN)/temporal-ui
 
-.PHONY: dev demo test test-cluster fuzz temporal build generate bench bench-issuance bench-scratchcards bench-allocation bench-webhooks bench-scaleout bench-waiting bench-history cluster cluster-tools postgres
+.PHONY: dev demo test test-cluster fuzz temporal build generate bench bench-issuance bench-scratchcards bench-allocation bench-documents bench-webhooks bench-scaleout bench-waiting bench-history cluster cluster-tools postgres
 
 ## dev: run the Temporal dev server + Web UI, the provider emulators and the worker until Ctrl-C
 dev: $(TEMPORAL)
@@ -73,6 +73,10 @@ bench-issuance: $(TEMPORAL)
 C ?= 50,200
 bench-allocation: $(TEMPORAL)
 	go run ./cmd/certflow-bench allocation -c $(C)
+
+## bench-documents: one issuance with 3 scans of 5 MiB through the payload store; prints the history bytes per document
+bench-documents: $(TEMPORAL)
+	go run ./cmd/certflow-bench documents
 
 ## bench-scaleout: N issuances on the cluster stack with 1 worker process, then 2; prints the throughput ratio and CPU by part
 bench-scaleout: $(CLUSTER_BIN)/temporal-server $(CLUSTER_BIN)/temporal-sql-tool postgres

@@ -22,6 +22,8 @@ type issuanceFigures struct {
 	n              int
 	shape          issuanceShape
 	certflow, bare timings
+	// bareShape is what one bare workflow did.
+	bareShape issuanceShape
 }
 
 // issuanceShape is what one certflow issuance did, read from its history:
@@ -29,6 +31,9 @@ type issuanceFigures struct {
 type issuanceShape struct {
 	Activities int `json:"activities"`
 	Signals    int `json:"signals"`
+	// Tasks and Events are not copied: they say where the time goes.
+	Tasks  int `json:"-"`
+	Events int `json:"-"`
 }
 
 // runIssuance measures issue 15's P1: n Uanataca issuances at once, the
@@ -49,9 +54,11 @@ func runIssuance(args []string) error {
 }
 
 func (f issuanceFigures) String() string {
-	return fmt.Sprintf("issuances: %d at once, %.1f/s (p99 %s); bare SDK workflows of the same shape (%d activities, %d signals): %.1f/s (p99 %s); ratio %.2f",
+	return fmt.Sprintf("issuances: %d at once, %.1f/s (p99 %s); bare SDK workflows of the same shape (%d activities, %d signals): %.1f/s (p99 %s); ratio %.2f\n"+
+		"one issuance: %d events, %d workflow tasks; one bare workflow: %d events, %d workflow tasks",
 		f.n, f.certflow.rate(), percentile(f.certflow.latencies, 99), f.shape.Activities, f.shape.Signals,
-		f.bare.rate(), percentile(f.bare.latencies, 99), f.certflow.rate()/f.bare.rate())
+		f.bare.rate(), percentile(f.bare.latencies, 99), f.certflow.rate()/f.bare.rate(),
+		f.shape.Events, f.shape.Tasks, f.bareShape.Events, f.bareShape.Tasks)
 }
 
 // rate is the successful calls per second over the batch.
@@ -96,7 +103,11 @@ func measureIssuance(ctx context.Context, n int) (issuanceFigures, error) {
 		}
 		return err
 	})
-	return f, f.bare.err("bare workflows")
+	if err := f.bare.err("bare workflows"); err != nil {
+		return f, err
+	}
+	f.bareShape, err = shapeOf(runCtx, s.Client, ids[0]+"-bare")
+	return f, err
 }
 
 // shapeOf counts the activities and signals in workflow id's history.
@@ -108,7 +119,10 @@ func shapeOf(ctx context.Context, c client.Client, id string) (issuanceShape, er
 		if err != nil {
 			return sh, err
 		}
+		sh.Events++
 		switch e.GetEventType() {
+		case enumspb.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+			sh.Tasks++
 		case enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
 			sh.Activities++
 		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:

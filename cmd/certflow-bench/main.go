@@ -6,6 +6,7 @@
 //	certflow-bench [scratchcards] [-n N] [-issue-after D]
 //	certflow-bench issuance [-n N]
 //	certflow-bench allocation [-c 50,200]
+//	certflow-bench documents [-docs 3] [-size 5MiB]
 //	certflow-bench webhooks [-n N] [-c concurrency]
 //	certflow-bench scaleout [-n N]
 //	certflow-bench waiting [-n N] [-cache C]
@@ -15,7 +16,8 @@
 // scratchcards (the default, so `make bench-scratchcards` runs it with
 // flags only) measures whole issuances and their scratchcard allocation;
 // issuance compares issuances with bare SDK workflows of their shape;
-// allocation measures allocation alone; webhooks measures the
+// allocation measures allocation alone; documents runs an issuance with
+// scans of real size; webhooks measures the
 // webhook ingress against direct signals; scaleout compares one worker
 // process with two on PostgreSQL; waiting measures a worker holding many
 // waiting workflows; history counts one issuance's history events. See
@@ -73,8 +75,10 @@ func run(args []string) error {
 		return runIssuance(args)
 	case "table":
 		return runTable(args)
+	case "documents":
+		return runDocuments(args)
 	}
-	return fmt.Errorf("unknown mode %q: want table, scratchcards, issuance, allocation, webhooks, scaleout, waiting or history", mode)
+	return fmt.Errorf("unknown mode %q: want table, scratchcards, issuance, allocation, documents, webhooks, scaleout, waiting or history", mode)
 }
 
 // startStack starts a Temporal dev server and the dev stack on it, with

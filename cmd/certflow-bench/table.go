@@ -85,6 +85,16 @@ func runTable(args []string) error {
 	if want("P5") {
 		add(allocationRows(ctx)...)
 	}
+	if want("P6") {
+		const docs, size = 3, 5 << 20
+		if f, err := measureDocuments(ctx, docs, size); err != nil {
+			add(fail("P6", "documents", "accepted, ≤ 4 KB a document", err))
+		} else {
+			add(row{id: "P6", what: fmt.Sprintf("%d scans of %d MiB, history per document", docs, size>>20),
+				figure:   fmt.Sprintf("%d bytes (history %d bytes; accepted %v, issued %v in %s)", f.HistoryBytesPerDoc, f.HistoryBytes, f.Accepted, f.Issued, f.Elapsed.Round(time.Millisecond)),
+				baseline: "—", ratio: "—", target: "accepted, ≤ 4 KB a document", pass: f.Accepted && f.Issued && f.HistoryBytesPerDoc <= 4096})
+		}
+	}
 	printTable(rows)
 	return nil
 }
