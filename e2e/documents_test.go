@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -292,5 +293,51 @@ func TestDocumentsNeedThePayloadStore(t *testing.T) {
 	code, out, errOut := cliStored(t, s, s.PayloadStore, append(args, "--wait")...)
 	if code != starter.ExitOK || !strings.Contains(out, `"status": "ISSUED"`) {
 		t.Fatalf("CLI start with the store exited %d: %s %s", code, out, errOut)
+	}
+}
+
+// heapInUse is the live heap after a full collection.
+func heapInUse() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// An issuance waiting for its applicant, weeks maybe, after uploading three
+// scans of 5 MiB, no longer holds them in the worker's memory: the SDK
+// keeps a workflow's argument for the workflow's life, and the issuance
+// empties it once decoded (about 20 MiB each when it did not).
+func TestWaitingIssuanceLetsGoOfItsDocuments(t *testing.T) {
+	s := startStack(t, uasandbox.Options{RAs: map[string]int{"121": 5}, IssueAfter: time.Hour})
+	cf := certflowclient.New(s.Client, certflowclient.Options{TaskQueue: s.Config.TaskQueue, PayloadStore: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	const n = 2
+	before := heapInUse()
+	for i := range n {
+		in := issuance("121", 10+i)
+		in.Documents = scans(t, 3, 5<<20, "waiting")
+		id := uniqueID("uanataca-waiting")
+		if _, err := cf.StartUanatacaIssuance(ctx, id, in); err != nil {
+			t.Fatal(err)
+		}
+		in.Documents = nil
+		for {
+			st, err := certflowclient.Status(ctx, s.Client, id)
+			if err == nil && st.Stage == contract.StageAwaiting && st.ProviderStatus == uanataca.StatusEnrollReady {
+				break
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("issuance %s never waited for its applicant: %+v, %v", id, st, err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	grown := float64(heapInUse()) - float64(before)
+	t.Logf("heap grown by %.1f MiB for %d waiting issuances with 15 MiB of scans each", grown/(1<<20), n)
+	if grown > n*2<<20 {
+		t.Fatalf("the worker holds %.1f MiB for each waiting issuance: its scans are still in memory", grown/n/(1<<20))
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -226,6 +228,18 @@ func newTestEnv() *testEnv {
 		env.started[info.ActivityType.Name] = append(env.started[info.ActivityType.Name], env.Now())
 	})
 	return env
+}
+
+// ExecuteWorkflow runs workflow by the name it is registered under, so
+// the test suite does not hold the arguments' Go types against the
+// function's: tests pass raw JSON (json.RawMessage), as any SDK sends
+// it, and UanatacaIssuance takes a pointer to it.
+func (e *testEnv) ExecuteWorkflow(workflow any, args ...any) {
+	if _, named := workflow.(string); !named {
+		name := runtime.FuncForPC(reflect.ValueOf(workflow).Pointer()).Name()
+		workflow = name[strings.LastIndex(name, ".")+1:]
+	}
+	e.TestWorkflowEnvironment.ExecuteWorkflow(workflow, args...)
 }
 
 // result returns the completed workflow's result in out, or its error.
