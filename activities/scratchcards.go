@@ -3,6 +3,8 @@ package activities
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -41,6 +43,8 @@ type Scratchcards struct {
 	Temporal client.Client
 	// FillBackoff retries each RA call of a fill; zero: defaultFillBackoff.
 	FillBackoff CallBackoff
+	// allocations batches this process's allocations by allocator.
+	allocations Allocations
 }
 
 // FillInput asks for up to Want unused cards of RA that are not in
@@ -397,41 +401,139 @@ type AllocateInput struct {
 
 // AllocateScratchcard asks the RA's allocator workflow for a card with
 // Update-with-Start: the allocator is started on first use and reused
-// after. The allocator hands each card to one issuance only.
+// after. The allocator hands each card to one issuance only. The request
+// goes with the others this worker process has for the same allocator at
+// the same moment (Allocations).
 func (a *Scratchcards) AllocateScratchcard(ctx context.Context, in AllocateInput) (string, error) {
-	return Allocate(ctx, a.Temporal, activity.GetInfo(ctx).TaskQueue, in)
+	return a.allocations.Allocate(ctx, a.Temporal, activity.GetInfo(ctx).TaskQueue, in)
 }
 
-// Allocate is AllocateScratchcard's call for a deployment on taskQueue,
-// apart so the allocation benchmark measures the very call an issuance
-// makes.
-func Allocate(ctx context.Context, c client.Client, taskQueue string, in AllocateInput) (string, error) {
+// Allocations sends a worker process's allocations to the allocators in
+// batches: while one update to an allocator is in flight, the requests
+// that arrive for it wait and go together in the next. A burst of
+// issuances on one RA so costs the allocator a few updates instead of one
+// each — each update is a workflow task and history events of the one
+// allocator workflow, which serialises them — and a lone request goes at
+// once, without a wait to gather others. The zero value is ready.
+type Allocations struct {
+	mu sync.Mutex
+	// queues holds, by allocator ID, the requests waiting for the update
+	// in flight to return; an ID is present while one is in flight.
+	queues map[string][]*allocation
+}
+
+// allocation is one caller's request and where its answer goes.
+type allocation struct {
+	in     AllocateInput
+	answer chan allocationAnswer
+}
+
+type allocationAnswer struct {
+	sn  string
+	err error
+}
+
+// batchTimeout bounds one batch's update: its callers' own contexts
+// bound their waits, but the batch serves them all, so it cannot take
+// one caller's.
+const batchTimeout = time.Minute
+
+// Allocate asks in.AllocatorID's allocator, on taskQueue's allocator
+// queue, for a card for in.Holder through c. It is AllocateScratchcard's
+// call, apart so the allocation benchmark measures the very call an
+// issuance makes.
+func (b *Allocations) Allocate(ctx context.Context, c client.Client, taskQueue string, in AllocateInput) (string, error) {
+	req := &allocation{in: in, answer: make(chan allocationAnswer, 1)}
+	b.mu.Lock()
+	if b.queues == nil {
+		b.queues = map[string][]*allocation{}
+	}
+	queued, inFlight := b.queues[in.AllocatorID]
+	b.queues[in.AllocatorID] = append(queued, req)
+	b.mu.Unlock()
+	if !inFlight {
+		go b.send(c, taskQueue, in.AllocatorID, in.RA)
+	}
+	select {
+	case a := <-req.answer:
+		return a.sn, a.err
+	case <-ctx.Done():
+		// The card, if one comes, stays leased to the holder: its next
+		// attempt gets the same one back.
+		return "", ctx.Err()
+	}
+}
+
+// send sends the requests queued for allocatorID, batch after batch,
+// until none is left.
+func (b *Allocations) send(c client.Client, taskQueue, allocatorID, ra string) {
+	for {
+		b.mu.Lock()
+		batch := b.queues[allocatorID]
+		if len(batch) == 0 {
+			delete(b.queues, allocatorID)
+			b.mu.Unlock()
+			return
+		}
+		b.queues[allocatorID] = batch[:0:0]
+		b.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+		answers := allocateBatch(ctx, c, taskQueue, allocatorID, ra, batch)
+		cancel()
+		for i, req := range batch {
+			req.answer <- answers[i]
+		}
+	}
+}
+
+// allocateBatch is one Update-with-Start of the allocator for the
+// requests of batch, answering each in order. Its update ID is derived
+// from the requests' own, so a batch sent again is answered again
+// without a second allocation; a holder asking again in another batch
+// gets the card it already holds.
+func allocateBatch(ctx context.Context, c client.Client, taskQueue, allocatorID, ra string, batch []*allocation) []allocationAnswer {
+	answers := make([]allocationAnswer, len(batch))
+	reqs := make([]contract.AllocateRequest, len(batch))
+	id := sha256.New()
+	for i, r := range batch {
+		reqs[i] = contract.AllocateRequest{Holder: r.in.Holder}
+		if r.in.GivingSN != "" {
+			reqs[i].Giving = &contract.CardReport{SN: r.in.GivingSN, Holder: r.in.Holder, Outcome: r.in.GivingOutcome}
+		}
+		fmt.Fprintln(id, r.in.UpdateID)
+	}
 	start := c.NewWithStartWorkflowOperation(client.StartWorkflowOptions{
-		ID:                       in.AllocatorID,
+		ID:                       allocatorID,
 		TaskQueue:                AllocatorTaskQueue(taskQueue),
 		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		StaticSummary:            "Scratchcard allocator of RA " + in.RA,
-	}, contract.ScratchcardAllocatorName, contract.AllocatorState{RA: in.RA})
-	req := contract.AllocateRequest{Holder: in.Holder}
-	if in.GivingSN != "" {
-		req.Giving = &contract.CardReport{SN: in.GivingSN, Holder: in.Holder, Outcome: in.GivingOutcome}
-	}
+		StaticSummary:            "Scratchcard allocator of RA " + ra,
+	}, contract.ScratchcardAllocatorName, contract.AllocatorState{RA: ra})
 	handle, err := c.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
 		StartWorkflowOperation: start,
 		UpdateOptions: client.UpdateWorkflowOptions{
-			UpdateID: in.UpdateID, UpdateName: contract.UpdateAllocate,
-			Args:         []any{req},
+			UpdateID: "batch-" + hex.EncodeToString(id.Sum(nil)), UpdateName: contract.UpdateAllocateBatch,
+			Args:         []any{reqs},
 			WaitForStage: client.WorkflowUpdateStageCompleted,
 		},
 	})
-	if err != nil {
-		return "", fmt.Errorf("asking the scratchcard allocator of RA %s: %w", in.RA, err)
+	var results []contract.AllocateResult
+	if err == nil {
+		err = handle.Get(ctx, &results)
 	}
-	var sn string
-	err = handle.Get(ctx, &sn)
-	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) && appErr.Type() == ErrTypePoolExhausted {
-		return "", temporal.NewNonRetryableApplicationError(appErr.Error(), ErrTypePoolExhausted, nil)
+	if err == nil && len(results) != len(batch) {
+		err = fmt.Errorf("the allocator answered %d of %d requests", len(results), len(batch))
 	}
-	return sn, err
+	for i := range answers {
+		switch {
+		case err != nil:
+			answers[i].err = fmt.Errorf("asking the scratchcard allocator of RA %s: %w", ra, err)
+		case results[i].ErrorType == ErrTypePoolExhausted:
+			answers[i].err = temporal.NewNonRetryableApplicationError(results[i].Error, ErrTypePoolExhausted, nil)
+		case results[i].Error != "":
+			answers[i].err = temporal.NewApplicationError(results[i].Error, results[i].ErrorType)
+		default:
+			answers[i].sn = results[i].SN
+		}
+	}
+	return answers
 }

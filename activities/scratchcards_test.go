@@ -22,6 +22,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/certflow/certflow/contract"
 	"github.com/certflow/certflow/internal/provider"
 	"github.com/certflow/certflow/internal/sandbox/sandboxtest"
 )
@@ -208,4 +209,98 @@ func TestDescribeLeaseHolders(t *testing.T) {
 	if err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("described %v (%v), want %v", got, err, want)
 	}
+}
+
+// batchingAllocator is the allocator as the Temporal client sees it: it
+// answers each batch update with a card per request, holding the first
+// until released, and records each batch's size.
+type batchingAllocator struct {
+	client.Client
+	release chan struct{}
+	mu      sync.Mutex
+	sizes   []int
+	next    int
+}
+
+func (f *batchingAllocator) NewWithStartWorkflowOperation(client.StartWorkflowOptions, any, ...any) client.WithStartWorkflowOperation {
+	return nil
+}
+
+func (f *batchingAllocator) UpdateWithStartWorkflow(_ context.Context, o client.UpdateWithStartWorkflowOptions) (client.WorkflowUpdateHandle, error) {
+	reqs := o.UpdateOptions.Args[0].([]contract.AllocateRequest)
+	f.mu.Lock()
+	first := len(f.sizes) == 0
+	f.sizes = append(f.sizes, len(reqs))
+	results := make([]contract.AllocateResult, len(reqs))
+	for i, r := range reqs {
+		f.next++
+		results[i] = contract.AllocateResult{Holder: r.Holder, SN: fmt.Sprint(1000 + f.next)}
+	}
+	f.mu.Unlock()
+	if first {
+		<-f.release
+	}
+	return batchAnswer(results), nil
+}
+
+// batchAnswer is an update's completed answer.
+type batchAnswer []contract.AllocateResult
+
+func (batchAnswer) WorkflowID() string { return "allocator" }
+func (batchAnswer) RunID() string      { return "" }
+func (batchAnswer) UpdateID() string   { return "" }
+func (a batchAnswer) Get(_ context.Context, v any) error {
+	*(v.(*[]contract.AllocateResult)) = a
+	return nil
+}
+
+// Allocations asked while an update to their allocator is in flight go
+// together in the next one: a burst of 20 costs the allocator 2 updates,
+// and each caller gets its own card.
+func TestAllocationsAskedTogetherGoInOneUpdate(t *testing.T) {
+	f := &batchingAllocator{release: make(chan struct{})}
+	var b Allocations
+	ctx := context.Background()
+	in := func(i int) AllocateInput {
+		return AllocateInput{RA: "121", Holder: fmt.Sprintf("wf-%d", i), UpdateID: fmt.Sprintf("wf-%d/1", i), AllocatorID: "allocator-121"}
+	}
+	cards := make([]string, 20)
+	errs := make([]error, 20)
+	var wg sync.WaitGroup
+	wg.Go(func() { cards[0], errs[0] = b.Allocate(ctx, f, "certflow", in(0)) })
+	for !slices.Equal(f.batchSizes(), []int{1}) {
+		time.Sleep(time.Millisecond) // the first is in flight
+	}
+	for i := 1; i < 20; i++ {
+		wg.Go(func() { cards[i], errs[i] = b.Allocate(ctx, f, "certflow", in(i)) })
+	}
+	for b.queued("allocator-121") < 19 {
+		time.Sleep(time.Millisecond)
+	}
+	close(f.release)
+	wg.Wait()
+
+	if sizes := f.batchSizes(); !slices.Equal(sizes, []int{1, 19}) {
+		t.Fatalf("updates of %v requests, want [1 19]: those asked while one was in flight go together", sizes)
+	}
+	seen := map[string]bool{}
+	for i, sn := range cards {
+		if errs[i] != nil || sn == "" || seen[sn] {
+			t.Fatalf("caller %d got %q, %v; cards %v: want each its own card", i, sn, errs[i], cards)
+		}
+		seen[sn] = true
+	}
+}
+
+func (f *batchingAllocator) batchSizes() []int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.sizes)
+}
+
+// queued counts the requests waiting for allocatorID's update in flight.
+func (b *Allocations) queued(allocatorID string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.queues[allocatorID])
 }

@@ -8,8 +8,15 @@ import "time"
 // "Invalid ScratchCard" because of each other.
 const (
 	ScratchcardAllocatorName = "ScratchcardAllocator"
-	// UpdateAllocate hands the caller a card (Update-with-Start).
+	// UpdateAllocate hands the caller a card (Update-with-Start). Workers
+	// send UpdateAllocateBatch; this one stays for workers of an earlier
+	// build during a rollout.
 	UpdateAllocate = "allocate"
+	// UpdateAllocateBatch hands a card to each of several callers in one
+	// update: a worker process sends together the allocations its
+	// issuances ask of one allocator at the same moment, so a burst costs
+	// the allocator a few updates, not one per issuance.
+	UpdateAllocateBatch = "allocate-batch"
 	// SignalScratchcard tells the allocator what became of a card it
 	// leased: used, released or taken.
 	SignalScratchcard = "scratchcard"
@@ -51,6 +58,16 @@ type Lease struct {
 type AllocateRequest struct {
 	Holder string      `json:"holder"`
 	Giving *CardReport `json:"giving,omitempty"`
+}
+
+// AllocateResult is one caller's answer in an UpdateAllocateBatch: its
+// card, or why it got none (ErrorType as an ApplicationError's type, e.g.
+// ScratchcardPoolExhausted).
+type AllocateResult struct {
+	Holder    string `json:"holder"`
+	SN        string `json:"sn,omitempty"`
+	Error     string `json:"error,omitempty"`
+	ErrorType string `json:"error_type,omitempty"`
 }
 
 // CardReport is a lease holder's news about its card.

@@ -92,6 +92,17 @@ func ScratchcardAllocator(ctx workflow.Context, st contract.AllocatorState) erro
 		return err
 	}
 
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, contract.UpdateAllocateBatch, a.allocateBatch, workflow.UpdateHandlerOptions{
+		Validator: func(_ workflow.Context, reqs []contract.AllocateRequest) error {
+			if len(reqs) == 0 || slices.ContainsFunc(reqs, func(r contract.AllocateRequest) bool { return r.Holder == "" }) {
+				return errors.New("allocate-batch: name each holder (the issuances' workflow IDs)")
+			}
+			return nil
+		},
+	}); err != nil {
+		return err
+	}
+
 	reports := workflow.GetSignalChannel(ctx, contract.SignalScratchcard)
 	if workflow.GetVersion(ctx, allocatorLoopChange, workflow.DefaultVersion, allocatorLoopRecords) == workflow.DefaultVersion {
 		if err := a.serveBlocking(ctx, reports); err != nil {
@@ -259,6 +270,31 @@ func (a *allocator) allocate(ctx workflow.Context, req contract.AllocateRequest)
 	a.st.Leases[sn] = contract.Lease{Holder: req.Holder, At: workflow.Now(ctx)}
 	a.gauge(ctx)
 	return sn, nil
+}
+
+// allocateBatch serves each request as allocate does, all at once (so
+// one fill is sized for all that find no stock), and answers each.
+func (a *allocator) allocateBatch(ctx workflow.Context, reqs []contract.AllocateRequest) ([]contract.AllocateResult, error) {
+	results := make([]contract.AllocateResult, len(reqs))
+	pending := len(reqs)
+	for i, req := range reqs {
+		workflow.Go(ctx, func(ctx workflow.Context) {
+			defer func() { pending-- }()
+			results[i].Holder = req.Holder
+			sn, err := a.allocate(ctx, req)
+			if err == nil {
+				results[i].SN = sn
+				return
+			}
+			results[i].Error = err.Error()
+			var appErr *temporal.ApplicationError
+			if errors.As(err, &appErr) {
+				results[i].ErrorType = appErr.Type()
+			}
+		})
+	}
+	err := workflow.Await(ctx, func() bool { return pending == 0 })
+	return results, err
 }
 
 // refill asks the RA for a batch of unused cards not already held.

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -176,6 +177,44 @@ func TestAllocatorFillsAheadOfDemand(t *testing.T) {
 
 	if len(env.got) != allocatorBatch+1 || len(env.handedTwice()) > 0 || slices.ContainsFunc(env.got, func(s string) bool { return strings.HasPrefix(s, "error") }) {
 		t.Fatalf("allocations %v, want %d distinct cards, the burst's from the stock read ahead", env.got, allocatorBatch+1)
+	}
+}
+
+// A batch of allocations is served as that many single ones: distinct
+// unused cards, the same card to a holder asking again, and the pool's
+// exhaustion to those beyond it, each in its own answer.
+func TestAllocatorServesABatch(t *testing.T) {
+	env := newAllocatorEnv(4, "1002")
+	var got []contract.AllocateResult
+	batch := func(d time.Duration, id string, holders ...string) {
+		env.RegisterDelayedCallback(func() {
+			var reqs []contract.AllocateRequest
+			for _, h := range holders {
+				reqs = append(reqs, contract.AllocateRequest{Holder: h})
+			}
+			env.UpdateWorkflow(contract.UpdateAllocateBatch, id, &testsuite.TestUpdateCallback{
+				OnReject: func(err error) { t.Errorf("batch %s rejected: %v", id, err) },
+				OnComplete: func(v any, err error) {
+					if err != nil {
+						t.Errorf("batch %s failed: %v", id, err)
+						return
+					}
+					got = append(got, v.([]contract.AllocateResult)...)
+				},
+			}, reqs)
+		}, d)
+	}
+	batch(time.Second, "b1", "wf-a", "wf-b")
+	batch(2*time.Second, "b2", "wf-a", "wf-c", "wf-d")
+	env.run(t, time.Minute)
+
+	var answers []string
+	for _, r := range got {
+		answers = append(answers, r.Holder+":"+cmp.Or(r.SN, r.ErrorType))
+	}
+	want := "[wf-a:1001 wf-b:1003 wf-a:1001 wf-c:1004 wf-d:" + activities.ErrTypePoolExhausted + "]"
+	if fmt.Sprint(answers) != want {
+		t.Fatalf("answers %v, want %s", answers, want)
 	}
 }
 

@@ -87,8 +87,10 @@ func measureAllocation(ctx context.Context, s *devstack.Stack, ra string, c int)
 	f := allocationFigures{c: c}
 	cards := make([]string, c)
 	holder := fmt.Sprintf("bench-holder-%d-%s", time.Now().UnixNano(), ra)
+	// The bench is one process asking, as one worker process would.
+	var allocs activities.Allocations
 	f.alloc = measure(c, c, func(i int) (err error) {
-		cards[i], err = activities.Allocate(ctx, s.Client, s.Config.TaskQueue, activities.AllocateInput{
+		cards[i], err = allocs.Allocate(ctx, s.Client, s.Config.TaskQueue, activities.AllocateInput{
 			RA: ra, Holder: fmt.Sprintf("%s-%d", holder, i), UpdateID: fmt.Sprintf("%s-%d", holder, i),
 			AllocatorID: contract.AllocatorID(s.Config.TaskQueue, ra),
 		})
