@@ -142,7 +142,11 @@ func start[R any](ctx context.Context, c *Client, kind, workflowType, id, summar
 			return Run[R]{}, fmt.Errorf("starting %s %s: %w", workflowType, id, err)
 		}
 	}
-	run, err := c.temporal.ExecuteWorkflow(ctx, startOptions(id, c.opts.TaskQueue, summary), workflowType, in)
+	opts := startOptions(id, c.opts.TaskQueue, summary)
+	if documentBytes(in) > 1<<20 {
+		opts.WorkflowTaskTimeout = documentsTaskTimeout
+	}
+	run, err := c.temporal.ExecuteWorkflow(ctx, opts, workflowType, in)
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
 		return Run[R]{}, fmt.Errorf("%w: %s was not started again: %w", ErrAlreadyStarted, id, err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/kelseyhightower/envconfig"
 	"go.temporal.io/api/serviceerror"
@@ -12,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/certflow/certflow/contract"
 	"github.com/certflow/certflow/internal/config"
 	"github.com/certflow/certflow/internal/payloadstore"
 )
@@ -41,6 +43,26 @@ func fitsInHistory(in any) error {
 		return nil // the SDK says what is wrong with an input it cannot encode
 	}
 	return fmt.Errorf("%w (the input is %.1f MiB as JSON, and Temporal takes 2 MiB in history)", ErrInputTooLarge, float64(len(b))/(1<<20))
+}
+
+// documentsTaskTimeout is the workflow task timeout of an issuance whose
+// documents exceed a MiB, instead of Temporal's 10 s: its workflow tasks
+// fetch, decrypt and decode them (about half a second for 15 MiB on an
+// idle core, 7 s under the race detector), and a task that outlasts its
+// timeout is retried from the start, as long again.
+const documentsTaskTimeout = 30 * time.Second
+
+// documentBytes is the size of the documents a workflow input carries.
+func documentBytes(in any) int {
+	ua, ok := in.(contract.UanatacaIssuanceInput)
+	if !ok {
+		return 0
+	}
+	n := 0
+	for _, d := range ua.Documents {
+		n += len(d.Content)
+	}
+	return n
 }
 
 // tooLarge turns Temporal's refusal of an oversized start — the server's

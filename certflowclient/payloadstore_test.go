@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"go.temporal.io/api/serviceerror"
 	"google.golang.org/grpc/codes"
@@ -41,6 +42,11 @@ func TestStartTooLargeWithoutAStoreIsNotSent(t *testing.T) {
 			}
 			if tt.tooBig && !strings.Contains(err.Error(), "CERTFLOW_PAYLOAD_STORE") {
 				t.Errorf("error %v does not say what to configure", err)
+			}
+			// Workflow tasks that decode MBs of scans get more than
+			// Temporal's 10 s.
+			if want := map[bool]time.Duration{true: 30 * time.Second}[len(tt.in.Documents[0].Content) > 1<<20]; !tt.tooBig && f.opts.WorkflowTaskTimeout != want {
+				t.Errorf("workflow task timeout %s, want %s", f.opts.WorkflowTaskTimeout, want)
 			}
 		})
 	}
